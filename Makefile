@@ -1,0 +1,37 @@
+# aletheia-mcp — every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lint demo doctor migrate-up migrate-down migrate-rev
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest -q
+
+demo: setup
+	$(BIN)/aletheia-mcp demo
+
+doctor: setup
+	$(BIN)/aletheia-mcp doctor
+
+migrate-up: setup
+	$(BIN)/aletheia-mcp db upgrade
+
+migrate-down: setup
+	$(BIN)/aletheia-mcp db downgrade
+
+migrate-rev: setup
+	@test -n "$(m)" || (echo 'usage: make migrate-rev m="what it does"' >&2; exit 2)
+	$(BIN)/aletheia-mcp db revision -m "$(m)"

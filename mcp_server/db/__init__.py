@@ -1,0 +1,1 @@
+"""Database access: connection, schema (models + Alembic), repositories and search."""

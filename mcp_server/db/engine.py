@@ -1,0 +1,174 @@
+"""Where the database is and how we connect to it.
+
+One canonical libpq-style DSN (`postgresql://...`) is used everywhere: asyncpg takes it as is,
+and SQLAlchemy (Alembic only) gets connections from asyncpg through `async_creator`, so the two
+never disagree about hosts, sockets or SSL options.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import asyncpg
+from pgvector.asyncpg import register_vector
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from mcp_server.db.embedded import EMBEDDED_DATABASE, start_embedded_server, with_database
+from mcp_server.errors import ConfigurationError, DatabaseUnavailableError
+from mcp_server.redact import redact_url
+from mcp_server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Spellings of DESIGN.md section 3 (plus the common `postgres://` and psycopg2 ones).
+_ACCEPTED_SCHEMES = {
+    "postgresql",
+    "postgres",
+    "postgresql+asyncpg",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """A database we can connect to; `dsn` holds the password, `display` never does."""
+
+    dsn: str
+    embedded: bool
+
+    @property
+    def display(self) -> str:
+        return redact_url(self.dsn)
+
+    @property
+    def location(self) -> str:
+        """`host:port/database` (or the socket directory), for messages."""
+        parts = urlsplit(self.dsn)
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+        port = f":{parts.port}" if parts.port else ""
+        database = parts.path.lstrip("/") or "postgres"
+        return f"{host}{port}/{database}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Map any accepted spelling to the plain `postgresql://` DSN asyncpg understands."""
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in _ACCEPTED_SCHEMES:
+        shown = redact_url(url) if sep else "<not a URL>"
+        raise ConfigurationError(
+            f"DATABASE_URL {shown} is not a PostgreSQL URL: use postgresql://user:password@host:5432/db "
+            "(postgresql+asyncpg:// and postgresql+psycopg:// are accepted too), or unset it to use the "
+            "embedded PostgreSQL."
+        )
+    return f"postgresql://{rest}"
+
+
+async def resolve_target(settings: Settings) -> DatabaseTarget:
+    """The configured database, starting the embedded one when DATABASE_URL is unset."""
+    if settings.database_url is not None:
+        return DatabaseTarget(normalize_database_url(settings.database_url.get_secret_value()), embedded=False)
+
+    admin_uri = await anyio.to_thread.run_sync(start_embedded_server, settings.pgdata_dir)
+    await _ensure_database(admin_uri, EMBEDDED_DATABASE, settings.db_connect_timeout_s)
+    return DatabaseTarget(with_database(admin_uri, EMBEDDED_DATABASE), embedded=True)
+
+
+async def _ensure_database(admin_uri: str, name: str, timeout: float) -> None:
+    conn = await asyncpg.connect(admin_uri, timeout=timeout)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Another process may create it at the same moment: that is fine.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> str:
+    """One line naming the host and the reason, never the password."""
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        reason = "password authentication failed; check the user and password in DATABASE_URL"
+    elif isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        reason = "the server rejected this user; check the user name and pg_hba.conf"
+    elif isinstance(exc, asyncpg.InvalidCatalogNameError):
+        reason = "the database does not exist; create it or fix the database name in DATABASE_URL"
+    elif isinstance(exc, socket.gaierror):
+        reason = "the host name could not be resolved"
+    elif isinstance(exc, ConnectionRefusedError):
+        reason = "connection refused; is PostgreSQL running and listening there?"
+    elif isinstance(exc, TimeoutError):
+        reason = "timed out; check the host, port and firewall (DB_CONNECT_TIMEOUT_S sets the limit)"
+    elif isinstance(exc, OSError):
+        reason = exc.strerror or type(exc).__name__
+    elif isinstance(exc, asyncpg.PostgresError):
+        reason = getattr(exc, "message", None) or type(exc).__name__
+    else:
+        reason = type(exc).__name__
+    # Some driver messages repeat the DSN; make sure no password can leak through them.
+    password = urlsplit(target.dsn).password
+    if password:
+        reason = reason.replace(password, "***")
+    return f"Cannot connect to PostgreSQL at {target.location}: {reason}."
+
+
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+async def connect(target: DatabaseTarget, timeout: float) -> asyncpg.Connection:
+    """A single connection, with connection failures turned into DatabaseUnavailableError."""
+    try:
+        return await asyncpg.connect(target.dsn, timeout=timeout)
+    except _CONNECT_ERRORS as exc:
+        raise DatabaseUnavailableError(describe_connect_error(target, exc)) from None
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await register_vector(conn)
+
+
+async def open_pool(target: DatabaseTarget, settings: Settings, **overrides: Any) -> asyncpg.Pool:
+    """The application's connection pool (binary pgvector codec on every connection)."""
+    options: dict[str, Any] = {
+        "min_size": 1,
+        "max_size": settings.db_pool_max_size,
+        "timeout": settings.db_connect_timeout_s,
+        "init": _init_connection,
+    }
+    options.update(overrides)
+    try:
+        return await asyncpg.create_pool(target.dsn, **options)
+    except _CONNECT_ERRORS as exc:
+        raise DatabaseUnavailableError(describe_connect_error(target, exc)) from None
+
+
+def sqlalchemy_engine(target: DatabaseTarget, timeout: float) -> AsyncEngine:
+    """An SQLAlchemy engine over asyncpg (used by the `alembic` command line)."""
+
+    async def creator() -> asyncpg.Connection:
+        return await asyncpg.connect(target.dsn, timeout=timeout)
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=creator, poolclass=NullPool)
+
+
+def engine_over(connection: asyncpg.Connection) -> AsyncEngine:
+    """An SQLAlchemy engine that uses one already-open asyncpg connection (for Alembic)."""
+
+    async def creator() -> asyncpg.Connection:
+        return connection
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=creator, poolclass=NullPool)

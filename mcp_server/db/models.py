@@ -1,0 +1,106 @@
+"""The schema as SQLAlchemy tables: the reference the migrations are checked against.
+
+Alembic owns the schema (migrations/versions); these declarations must describe exactly what
+the migrations build at head with default settings (a test compares the two). The hot paths do
+not build ORM objects: repositories run SQL through asyncpg and read plain records.
+"""
+
+from __future__ import annotations
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Computed,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+
+DEFAULT_EMBEDDING_DIM = 384
+
+metadata = MetaData()
+
+MEMORY_TSV_EXPRESSION = "to_tsvector('english'::regconfig, content)"
+PATTERN_TSV_EXPRESSION = (
+    "setweight(to_tsvector('english'::regconfig, COALESCE(title, ''::text)), 'A'::\"char\") || "
+    "setweight(to_tsvector('english'::regconfig, content), 'B'::\"char\")"
+)
+HNSW_OPTIONS = {"m": 16, "ef_construction": 64}
+
+memory_shards = Table(
+    "memory_shards",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("embedding", Vector(DEFAULT_EMBEDDING_DIM), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("source", Text, nullable=True),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # 0007: full-text search, embedding provenance, de-duplication
+    Column("content_tsv", TSVECTOR, Computed(MEMORY_TSV_EXPRESSION, persisted=True)),
+    Column("embedding_model", Text, nullable=True),
+    Column("content_hash", Text, nullable=True),
+    Index("ix_memory_shards_user_id_id", "user_id", "id"),
+    Index("ix_memory_shards_metadata", "metadata", postgresql_using="gin",
+          postgresql_ops={"metadata": "jsonb_path_ops"}),
+    Index("ix_memory_shards_content_tsv", "content_tsv", postgresql_using="gin"),
+    Index("uq_memory_shards_user_content_hash", "user_id", "content_hash", unique=True),
+    Index("ix_memory_shards_awaiting_embedding", "id", postgresql_where=text("embedding IS NULL")),
+    Index("ix_memory_shards_embedding_hnsw", "embedding", postgresql_using="hnsw",
+          postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_OPTIONS),
+)
+
+raw_conversations = Table(
+    "raw_conversations",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("request_id", Text, nullable=True),
+    Column("user_id", Text, nullable=True),
+    Column("provider", Text, nullable=True),
+    Column("model", Text, nullable=True),
+    Column("messages", JSONB, nullable=False),
+    Column("response", JSONB, nullable=True),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Index("ix_raw_conversations_created_at", "created_at"),
+    Index("ix_raw_conversations_user_id", "user_id"),
+    Index("ix_raw_conversations_request_id", "request_id"),
+)
+
+eng_patterns = Table(
+    "eng_patterns",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("strategy_type", Text, nullable=True),
+    Column("target_contexts", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("last_updated", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("author", Text, nullable=True),
+    Column("embedding", Vector(DEFAULT_EMBEDDING_DIM), nullable=True),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # 0007
+    Column("title", Text, nullable=True),
+    Column("embedding_model", Text, nullable=True),
+    Column("content_tsv", TSVECTOR, Computed(PATTERN_TSV_EXPRESSION, persisted=True)),
+    Index("ix_eng_patterns_tags", "tags", postgresql_using="gin"),
+    Index("ix_eng_patterns_strategy_type", "strategy_type"),
+    Index("ix_eng_patterns_last_updated", text("last_updated DESC")),
+    Index("ix_eng_patterns_content_tsv", "content_tsv", postgresql_using="gin"),
+    Index("ix_eng_patterns_embedding_hnsw", "embedding", postgresql_using="hnsw",
+          postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_OPTIONS),
+)
+
+# Tables holding a vector column, checked against EMBEDDING_DIM at start-up.
+VECTOR_COLUMNS: tuple[tuple[str, str], ...] = (("memory_shards", "embedding"), ("eng_patterns", "embedding"))

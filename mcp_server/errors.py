@@ -1,0 +1,47 @@
+"""The domain's error hierarchy.
+
+Every message here is written for the person or model that has to act on it: it says what
+went wrong and what to do, and never carries a secret (URLs are redacted before they get here).
+Tools turn these into MCP tool errors; the CLI prints them on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class AletheiaError(Exception):
+    """Base of every error this application raises on purpose."""
+
+
+class ConfigurationError(AletheiaError):
+    """A setting is missing or invalid."""
+
+
+class DatabaseUnavailableError(AletheiaError):
+    """PostgreSQL cannot be reached (wrong host, refused, auth failed, timed out)."""
+
+
+class SchemaError(AletheiaError):
+    """The database schema cannot be brought to, or does not match, what this version needs."""
+
+
+class EmbeddingDimensionMismatchError(SchemaError):
+    """EMBEDDING_DIM differs from the dimension of the stored vector columns."""
+
+    def __init__(self, configured: int, stored: int, column: str) -> None:
+        self.configured = configured
+        self.stored = stored
+        self.column = column
+        super().__init__(
+            f"EMBEDDING_DIM is {configured} but the database stores {stored}-dimensional vectors "
+            f"({column}). Either set EMBEDDING_DIM={stored} (and the model that produced them), or "
+            f"re-embed everything at the new size with `aletheia-mcp reembed --dim {configured}`. "
+            "Nothing was changed."
+        )
+
+
+class InvalidInputError(AletheiaError):
+    """An argument is out of range or malformed."""
+
+
+class NotFoundError(AletheiaError):
+    """A row with the given id does not exist (for this user)."""

@@ -1,0 +1,1 @@
+"""Use cases shared by the MCP tools and the CLI."""

@@ -1,0 +1,78 @@
+"""`aletheia-mcp doctor`: run the start-up path and say plainly what is wrong, if anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_server.db import migrate
+from mcp_server.db.engine import DatabaseTarget, connect, resolve_target
+from mcp_server.db.introspect import pgvector_status, server_version
+from mcp_server.errors import AletheiaError, EmbeddingDimensionMismatchError
+from mcp_server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def run_doctor(settings: Settings) -> list[Check]:
+    """Each check with its outcome; stops early only when the database cannot be reached."""
+    checks: list[Check] = []
+    try:
+        target = await resolve_target(settings)
+        conn = await connect(target, settings.db_connect_timeout_s)
+    except AletheiaError as exc:
+        return [Check("database", False, str(exc))]
+    except Exception as exc:  # e.g. the embedded server failed to start
+        return [Check("database", False, f"could not start or reach the database: {exc}")]
+
+    try:
+        version = await server_version(conn)
+    finally:
+        await conn.close()
+    checks.append(Check("database", True, f"{_describe(target, settings)}, PostgreSQL {version}"))
+
+    head = migrate.head_revision(settings)
+    dimension_ok = True
+    try:
+        report = await migrate.upgrade(target, settings)
+        revision = report.to_revision
+        schema_detail = f"at {revision} (head)" if not report.migrated else (
+            f"migrated {report.from_revision or 'empty database'} -> {revision} (head)"
+        )
+        checks.append(Check("schema", revision == head, schema_detail))
+    except EmbeddingDimensionMismatchError as exc:
+        dimension_ok = False
+        current = await migrate.read_revision(target, settings)
+        checks.append(Check("schema", current == head, f"at {current or 'nothing'}; head is {head}"))
+        checks.append(Check("embedding dimension", False, str(exc)))
+    except AletheiaError as exc:
+        checks.append(Check("schema", False, str(exc)))
+
+    conn = await connect(target, settings.db_connect_timeout_s)
+    try:
+        vector = await pgvector_status(conn)
+    finally:
+        await conn.close()
+    if vector.installed_version:
+        checks.append(Check("pgvector", True, f"version {vector.installed_version}"))
+    elif vector.available_version:
+        checks.append(Check("pgvector", False, f"available ({vector.available_version}) but not installed: "
+                                               "run `aletheia-mcp db upgrade` as a role allowed to CREATE EXTENSION"))
+    else:
+        checks.append(Check("pgvector", False, "not available on this server: install pgvector "
+                                               "(https://github.com/pgvector/pgvector#installation)"))
+
+    if dimension_ok:
+        checks.append(Check("embedding dimension", True,
+                            f"EMBEDDING_DIM {settings.embedding_dim} matches the stored vector columns"))
+    return checks
+
+
+def _describe(target: DatabaseTarget, settings: Settings) -> str:
+    if target.embedded:
+        return f"embedded PostgreSQL in {settings.pgdata_dir}"
+    return f"external {target.display}"

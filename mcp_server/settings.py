@@ -1,0 +1,101 @@
+"""Settings from the environment and `.env` (pydantic-settings).
+
+Every setting has the environment name of DESIGN.md section 8; `.env.example` lists them all.
+Secrets are `SecretStr` so that they never appear in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("aletheia", appauthor=False))
+
+
+def _default_user_id() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers): fall back to a stable id
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "default"
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept the documented environment name; tests may also pass the field name."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    # --- database -------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("DATABASE_URL"),
+        description="PostgreSQL URL (postgresql://, postgresql+psycopg://, postgresql+asyncpg://). "
+        "Unset: an embedded PostgreSQL in ALETHEIA_DATA_DIR/pgdata.",
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=_env("ALETHEIA_DATA_DIR"))
+    db_connect_timeout_s: float = Field(default=10.0, gt=0, validation_alias=_env("DB_CONNECT_TIMEOUT_S"))
+    db_pool_max_size: int = Field(default=10, ge=1, le=200, validation_alias=_env("DB_POOL_MAX_SIZE"))
+
+    # --- identity -------------------------------------------------------------------------
+    user_id: str = Field(
+        default_factory=_default_user_id, min_length=1, validation_alias=_env("ALETHEIA_USER_ID")
+    )
+
+    # --- embeddings -----------------------------------------------------------------------
+    embedding_provider: Literal["fastembed", "openai", "sentence-transformers", "hashing"] = Field(
+        default="fastembed", validation_alias=_env("EMBEDDING_PROVIDER")
+    )
+    embedding_model: str = Field(default="BAAI/bge-small-en-v1.5", validation_alias=_env("EMBEDDING_MODEL"))
+    embedding_dim: int = Field(default=384, ge=1, le=16000, validation_alias=_env("EMBEDDING_DIM"))
+    embedding_api_base: str = Field(
+        default="https://api.openai.com/v1", validation_alias=_env("EMBEDDING_API_BASE")
+    )
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
+
+    # --- vector indexes -------------------------------------------------------------------
+    pgvector_enable_ivfflat: bool = Field(default=False, validation_alias=_env("PGVECTOR_ENABLE_IVFFLAT"))
+    pgvector_ivfflat_lists: int = Field(
+        default=100, ge=1, le=32768, validation_alias=_env("PGVECTOR_IVFFLAT_LISTS")
+    )
+
+    # --- logging --------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", validation_alias=_env("LOG_LEVEL")
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir.expanduser() / "pgdata"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,77 @@
+"""`aletheia-mcp doctor` and `aletheia-mcp db ...` as a person runs them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mcp_server import cli
+from mcp_server.db import migrate
+from tests.conftest import REPO_ROOT, clean_env
+
+
+def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mcp_server", *args], cwd=cwd, env=clean_env(**env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_doctor_on_a_fresh_database_migrates_and_passes(database_url: str, cli_cwd: Path) -> None:
+    result = run_cli(["doctor"], cli_cwd, DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   schema: migrated empty database -> 0007 (head)" in result.stdout
+    assert "ok   pgvector: version 0.8" in result.stdout
+    assert "All checks passed." in result.stdout
+
+
+def test_doctor_lists_a_dimension_mismatch_and_exits_1(database_url: str, cli_cwd: Path) -> None:
+    assert run_cli(["db", "upgrade"], cli_cwd, DATABASE_URL=database_url).returncode == 0
+    result = run_cli(["doctor"], cli_cwd, DATABASE_URL=database_url, EMBEDDING_DIM="768")
+    assert result.returncode == 1
+    assert "FAIL embedding dimension: EMBEDDING_DIM is 768 but the database stores 384" in result.stdout
+    assert "ok   schema: at 0007" in result.stdout
+    assert "1 problem(s) found." in result.stdout
+
+
+def test_db_upgrade_downgrade_current_stamp(database_url: str, cli_cwd: Path) -> None:
+    env = {"DATABASE_URL": database_url}
+    assert run_cli(["db", "upgrade", "0005"], cli_cwd, **env).stdout.strip() == "Upgraded empty database -> 0005."
+    current = run_cli(["db", "current"], cli_cwd, **env)
+    assert current.stdout.strip() == "0005 (head is 0007)"
+    assert run_cli(["db", "upgrade"], cli_cwd, **env).stdout.strip() == "Upgraded 0005 -> 0007."
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == "0007 (head)"
+    assert run_cli(["db", "downgrade"], cli_cwd, **env).stdout.strip() == "Downgraded 0007 -> 0006."
+    assert run_cli(["db", "stamp", "0007"], cli_cwd, **env).stdout.strip() == "Stamped 0007."
+    assert run_cli(["db", "downgrade", "base"], cli_cwd, **env).stdout.strip() == "Downgraded 0007 -> base."
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == "none (empty database) (head is 0007)"
+
+
+def test_db_history_lists_every_revision(cli_cwd: Path) -> None:
+    result = run_cli(["db", "history"], cli_cwd)
+    assert result.returncode == 0
+    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007"):
+        assert revision in result.stdout
+
+
+def test_db_revision_creates_a_file_after_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(REPO_ROOT / "migrations", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "_migrations_dir", lambda: copy)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALETHEIA_DATA_DIR", str(tmp_path / "data"))
+
+    result = CliRunner().invoke(cli.app, ["db", "revision", "-m", "add widgets"])
+
+    assert result.exit_code == 0, result.output
+    created = list((copy / "versions").glob("*add_widgets.py"))
+    assert len(created) == 1
+    assert 'down_revision: str | None = "0007"' in created[0].read_text().replace("'", '"')
+
+
+def test_version_flag(cli_cwd: Path) -> None:
+    result = run_cli(["--version"], cli_cwd)
+    assert result.returncode == 0 and result.stdout.strip() == cli.__version__

@@ -1,0 +1,89 @@
+"""Shared fixtures: one real embedded PostgreSQL (pgvector) for the whole run, a fresh
+database per test that needs one, and Settings that never read the developer's `.env`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mcp_server.db.embedded import start_embedded_server, with_database
+from mcp_server.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def embedded_pgdata(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded") / "pgdata"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(embedded_pgdata: Path) -> str:
+    """The embedded PostgreSQL shared by the test run (stopped when pytest exits)."""
+    return start_embedded_server(embedded_pgdata)
+
+
+def admin_execute(pg_admin_uri: str, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(pg_admin_uri)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def database_url(pg_admin_uri: str) -> Iterator[str]:
+    """A new, empty database for one test (dropped afterwards)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_execute(pg_admin_uri, f'CREATE DATABASE "{name}"')
+    yield with_database(pg_admin_uri, name)
+    admin_execute(pg_admin_uri, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database_url: str | None, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": tmp_path / "data",
+        "user_id": "tester",
+        "embedding_provider": "hashing",
+        "embedding_model": "hashing-v1",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A subprocess environment without the developer's aletheia/database settings."""
+    drop = {"DATABASE_URL", "ALETHEIA_DATA_DIR", "ALETHEIA_USER_ID", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL",
+            "EMBEDDING_DIM", "LOG_LEVEL", "PGVECTOR_ENABLE_IVFFLAT", "PGVECTOR_IVFFLAT_LISTS"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def cli_cwd(tmp_path: Path) -> Iterator[Path]:
+    """Run CLI subprocesses from an empty directory so that no `.env` is picked up."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    yield work

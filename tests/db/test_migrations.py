@@ -1,0 +1,229 @@
+"""The schema is Alembic's, on a real PostgreSQL with pgvector: upgrade, downgrade, adoption,
+concurrency, the dimension guard, and no drift between the models and the migrations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from mcp_server.db import migrate
+from mcp_server.db.engine import DatabaseTarget, engine_over
+from mcp_server.db.models import metadata
+from mcp_server.errors import EmbeddingDimensionMismatchError
+from mcp_server.settings import Settings
+from tests.conftest import clean_env, make_settings
+
+pytestmark = pytest.mark.anyio
+
+SEED_SQL = (Path(__file__).parent / "seed_schema.sql").read_text()
+TABLES = ("memory_shards", "raw_conversations", "eng_patterns")
+
+
+def target(url: str) -> DatabaseTarget:
+    return DatabaseTarget(url, embedded=False)
+
+
+async def table_names(url: str) -> set[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return {r["tablename"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def schema_snapshot(url: str) -> list[tuple[object, ...]]:
+    """Columns, types and indexes of our tables plus alembic_version: what a migration changes."""
+    conn = await asyncpg.connect(url)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default "
+            "FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY 1, 2"
+        )
+        dims = await conn.fetch(
+            "SELECT c.relname, a.attname, a.atttypmod FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE c.relname = ANY($1::text[]) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2",
+            list(TABLES),
+        )
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+        )
+        version: list[asyncpg.Record] = []
+        if "alembic_version" in await table_names(url):
+            version = await conn.fetch("SELECT version_num FROM alembic_version")
+        return [tuple(r) for r in [*columns, *dims, *indexes, *version]]
+    finally:
+        await conn.close()
+
+
+async def fetch_all(url: str, sql: str) -> list[dict[str, object]]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [dict(r) for r in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def test_empty_database_upgrades_to_head(database_url: str, settings: Settings) -> None:
+    report = await migrate.upgrade(target(database_url), settings)
+
+    assert report.from_revision is None
+    assert report.to_revision == migrate.head_revision(settings)
+    assert set(TABLES) <= await table_names(database_url)
+    indexes = {r["indexname"] for r in await fetch_all(database_url, "SELECT indexname FROM pg_indexes")}
+    assert {"ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw",
+            "ix_memory_shards_content_tsv", "uq_memory_shards_user_content_hash"} <= indexes
+
+
+async def test_round_trip_upgrade_downgrade_upgrade(database_url: str, settings: Settings) -> None:
+    first = await migrate.upgrade(target(database_url), settings)
+    snapshot = await schema_snapshot(database_url)
+
+    down = await migrate.downgrade(target(database_url), settings, "base")
+    assert down.to_revision is None
+    assert not set(TABLES) & await table_names(database_url)
+
+    again = await migrate.upgrade(target(database_url), settings)
+    assert again.to_revision == first.to_revision
+    assert await schema_snapshot(database_url) == snapshot
+
+
+async def test_each_revision_downgrades_one_step(database_url: str, settings: Settings) -> None:
+    await migrate.upgrade(target(database_url), settings)
+    script = ScriptDirectory.from_config(migrate.alembic_config(settings))
+    revisions = [r.revision for r in script.walk_revisions()]  # head first
+    for expected_after in [*revisions[1:], None]:
+        report = await migrate.downgrade(target(database_url), settings, "-1")
+        assert report.to_revision == expected_after
+
+
+def test_exactly_one_head(tmp_path: Path) -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config(make_settings(None, tmp_path)))
+    assert len(script.get_heads()) == 1
+    assert [r.revision for r in script.walk_revisions()][-7:] == ["0007", "0006", "0005", "0004", "0003",
+                                                                  "0002", "0001"]
+
+
+async def test_models_do_not_drift_from_migrations(database_url: str, settings: Settings) -> None:
+    await migrate.upgrade(target(database_url), settings)
+
+    def diff(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return [d for d in compare_metadata(context, metadata) if "alembic_version" not in repr(d)]
+
+    conn = await asyncpg.connect(database_url)
+    engine = engine_over(conn)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(diff)
+    finally:
+        await engine.dispose()
+    assert differences == []
+
+
+async def test_unversioned_seed_schema_is_adopted_with_rows_intact(database_url: str, settings: Settings) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(SEED_SQL)
+    await conn.close()
+    before = await fetch_all(
+        database_url, "SELECT id, user_id, content, source, metadata FROM memory_shards ORDER BY id"
+    )
+
+    report = await migrate.upgrade(target(database_url), settings)
+
+    assert report.adopted_at == "0006"
+    assert report.to_revision == migrate.head_revision(settings)
+    after = await fetch_all(database_url, "SELECT id, user_id, content, source, metadata, content_hash, "
+                                          "embedding_model FROM memory_shards ORDER BY id")
+    assert [{k: r[k] for k in ("id", "user_id", "content", "source", "metadata")} for r in after] == before
+    # The first copy of duplicated content owns the hash; the later copy keeps NULL (not deleted).
+    hashes = [r["content_hash"] for r in after]
+    assert hashes[0] is not None and hashes[2] is None and hashes[3] is not None
+    assert after[0]["embedding_model"] == settings.embedding_model
+    assert after[1]["embedding_model"] is None
+    assert len(await fetch_all(database_url, "SELECT * FROM raw_conversations")) == 1
+    patterns = await fetch_all(database_url, "SELECT target_contexts, title FROM eng_patterns")
+    assert patterns == [{"target_contexts": ["api/*.py"], "title": None}]
+
+
+async def test_schema_made_by_create_all_is_adopted_at_head(database_url: str, settings: Settings) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    engine = engine_over(conn)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()
+
+    report = await migrate.upgrade(target(database_url), settings)
+    assert report.adopted_at == migrate.head_revision(settings)
+    assert not report.migrated or report.from_revision is None
+
+
+async def test_partial_seed_schema_is_adopted_at_its_revision(database_url: str, settings: Settings) -> None:
+    conn = await asyncpg.connect(database_url)
+    await conn.execute(
+        "CREATE EXTENSION IF NOT EXISTS vector; "
+        "CREATE TABLE memory_shards (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, user_id TEXT NOT NULL, "
+        "content TEXT NOT NULL, embedding vector(384), created_at TIMESTAMPTZ NOT NULL DEFAULT now()); "
+        "INSERT INTO memory_shards (user_id, content) VALUES ('alice', 'kept')"
+    )
+    await conn.close()
+
+    report = await migrate.upgrade(target(database_url), settings)
+
+    assert report.adopted_at == "0001"
+    rows = await fetch_all(database_url, "SELECT content, metadata FROM memory_shards")
+    assert rows == [{"content": "kept", "metadata": "{}"}]
+
+
+async def test_wrong_embedding_dimension_refuses_and_changes_nothing(
+    database_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    await migrate.upgrade(target(database_url), settings)
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("INSERT INTO memory_shards (user_id, content) VALUES ('tester', 'keep me')")
+    await conn.close()
+    before = await schema_snapshot(database_url)
+    wrong = make_settings(database_url, tmp_path, embedding_dim=768)
+
+    with pytest.raises(EmbeddingDimensionMismatchError) as caught:
+        await migrate.upgrade(target(database_url), wrong)
+
+    message = str(caught.value)
+    assert "768" in message and "384" in message and "aletheia-mcp reembed" in message
+    assert await schema_snapshot(database_url) == before
+    assert await fetch_all(database_url, "SELECT content FROM memory_shards") == [{"content": "keep me"}]
+
+
+async def test_wrong_dimension_on_older_revision_does_not_migrate(
+    database_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    await migrate.upgrade(target(database_url), settings, "0004")
+    with pytest.raises(EmbeddingDimensionMismatchError):
+        await migrate.upgrade(target(database_url), make_settings(database_url, tmp_path, embedding_dim=1536))
+    assert await migrate.read_revision(target(database_url), settings) == "0004"
+
+
+def test_four_processes_at_once_migrate_exactly_once(database_url: str, cli_cwd: Path) -> None:
+    env = clean_env(DATABASE_URL=database_url, EMBEDDING_PROVIDER="hashing", LOG_LEVEL="INFO")
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "mcp_server", "db", "upgrade"], cwd=cli_cwd, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+    assert [rc for rc, _, _ in results] == [0, 0, 0, 0], results
+    outputs = [out for _, out, _ in results]
+    assert sum("Upgraded empty database -> 0007" in o for o in outputs) == 1, outputs
+    assert sum("Already at 0007" in o for o in outputs) == 3, outputs
