@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 
 from mcp_server import __version__
 from mcp_server.errors import AletheiaError
@@ -86,9 +89,152 @@ def doctor() -> None:
 
 
 @app.command()
+def serve(
+    transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (default)."),
+) -> None:
+    """Run the MCP server (stdio: the client starts this command; stdout carries JSON-RPC only)."""
+    from mcp_server.server import create_server
+
+    settings = _settings()
+    if transport != "stdio":
+        err.print(f"[red]error:[/red] unknown transport {transport!r}; use stdio.")
+        raise typer.Exit(2)
+    try:
+        create_server(settings).run()
+    except BaseException as exc:
+        reason = _aletheia_error_in(exc)
+        if reason is None:
+            raise
+        err.print(f"[red]error:[/red] {reason}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _aletheia_error_in(exc: BaseException) -> AletheiaError | None:
+    if isinstance(exc, AletheiaError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _aletheia_error_in(inner)
+            if found is not None:
+                return found
+    cause = exc.__cause__ or exc.__context__
+    return _aletheia_error_in(cause) if cause is not None and cause is not exc else None
+
+
+@app.command()
 def demo() -> None:
-    """Show what the server does (for now: the start-up checks)."""
-    doctor()
+    """Start the server over stdio in a temporary data directory and drive it with the MCP client."""
+    from mcp_server.demo import run_demo
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_demo(settings, out)))
+
+
+@app.command()
+def reembed(
+    provider: str | None = typer.Option(None, help="Embedding provider to switch to."),
+    model: str | None = typer.Option(None, help="Embedding model to switch to."),
+    dim: int | None = typer.Option(None, help="New vector dimension (alters the columns, rebuilds indexes)."),
+) -> None:
+    """Embed rows waiting for a vector, or re-embed everything with another model or dimension."""
+    from mcp_server.maintenance import run_reembed
+
+    settings = _settings()
+    changes = {k: v for k, v in {"embedding_provider": provider, "embedding_model": model,
+                                 "embedding_dim": dim}.items() if v is not None}
+    if changes:
+        settings = Settings.model_validate({**settings.model_dump(), **changes})
+    with _progress("embedding") as start:
+        report = _run(run_reembed(settings, start))
+    resized = f", vector columns resized {report.resized_from} -> {report.dimension}" if report.resized_from else ""
+    out.print(f"Embedded {report.embedded} row(s) with {report.model}{resized}.", highlight=False)
+    if changes:
+        out.print("Now set " + " ".join(f"{k.upper()}={v}" for k, v in changes.items())
+                  + " in your environment or .env so the server uses the same model.", highlight=False)
+
+
+memories_app = typer.Typer(help="Export and import memories as JSONL.", no_args_is_help=True)
+app.add_typer(memories_app, name="memories")
+
+
+@memories_app.command("export")
+def memories_export(
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Write the configured user's memories as JSONL (one object per line)."""
+    from mcp_server.app_context import open_app
+    from mcp_server.services.memory_io import export_jsonl
+
+    settings = _settings()
+
+    async def work() -> int:
+        async with open_app(settings, load_in_background=False) as app_ctx, app_ctx.pool.acquire() as conn:
+            if out_file is None:
+                return await export_jsonl(conn, settings.user_id, sys.stdout)
+            with out_file.open("w", encoding="utf-8") as handle:
+                return await export_jsonl(conn, settings.user_id, handle)
+
+    count = _run(work())
+    err.print(f"Exported {count} memories.")
+
+
+@memories_app.command("import")
+def memories_import(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file of memories."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="Embed the imported rows afterwards."),
+) -> None:
+    """Import memories from JSONL in bulk (COPY); lines already stored are skipped."""
+    from mcp_server.app_context import open_app
+    from mcp_server.services import reembed as reembed_service
+    from mcp_server.services.memory_io import ImportReport, import_jsonl
+
+    settings = _settings()
+    total_lines = sum(1 for line in path.open(encoding="utf-8") if line.strip())
+
+    async def work(start: Callable[[int], Callable[[int], None]]) -> tuple[ImportReport, int, str | None]:
+        async with open_app(settings, load_in_background=False) as app_ctx, app_ctx.pool.acquire() as conn:
+            with path.open(encoding="utf-8") as lines:
+                report = await import_jsonl(conn, settings.user_id, lines, settings.max_content_chars,
+                                            start(total_lines))
+            if not embed:
+                return report, 0, None
+            try:
+                await app_ctx.embedder.load_once()
+                done = await reembed_service.embed_rows(
+                    conn, app_ctx.embedder.embed_documents, app_ctx.embedder.model,
+                    settings.embedding_batch_size, include_other_models=False,
+                    tables=[reembed_service.MEMORIES],
+                )
+                return report, done, None
+            except AletheiaError as exc:
+                return report, 0, str(exc)
+
+    with _progress("importing") as start:
+        report, embedded, embed_error = _run(work(start))
+    out.print(f"Read {report.read} line(s): {report.inserted} imported, {report.duplicates} already stored, "
+              f"{len(report.rejected)} rejected.", highlight=False)
+    for problem in report.rejected[:20]:
+        err.print(f"  {path.name} {problem}", highlight=False)
+    if embed_error:
+        err.print(f"[yellow]warning:[/yellow] not embedded now ({embed_error}); they are found by keywords "
+                  "meanwhile, and `aletheia-mcp reembed` embeds them later.", highlight=False, soft_wrap=True)
+    elif embed:
+        out.print(f"Embedded {embedded} row(s).")
+    if report.rejected:
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], Callable[[int], None]]]:
+    """A progress bar on a terminal (stderr); `start(total)` gives the per-step callback."""
+    progress = Progress(console=err, disable=not err.is_terminal, transient=True)
+
+    def start(total: int) -> Callable[[int], None]:
+        task = progress.add_task(label, total=total)
+        return lambda n: progress.advance(task, n)
+
+    with progress:
+        yield start
 
 
 # --- db ------------------------------------------------------------------------------------

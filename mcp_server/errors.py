@@ -45,3 +45,11 @@ class InvalidInputError(AletheiaError):
 
 class NotFoundError(AletheiaError):
     """A row with the given id does not exist (for this user)."""
+
+
+class EmbeddingUnavailableError(AletheiaError):
+    """The embedder cannot produce vectors now (model not loadable, API down, bad credentials)."""
+
+
+class InvalidEmbeddingError(AletheiaError):
+    """The embedder returned something that is not a usable vector (NaN, all zeros, wrong size)."""

@@ -68,11 +68,34 @@ class Settings(BaseSettings):
         default="https://api.openai.com/v1", validation_alias=_env("EMBEDDING_API_BASE")
     )
     openai_api_key: SecretStr | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
+    embedding_model_path: Path | None = Field(
+        default=None,
+        validation_alias=_env("EMBEDDING_MODEL_PATH"),
+        description="A local model directory (fastembed ONNX or sentence-transformers): works offline.",
+    )
+    embedding_cache_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FASTEMBED_CACHE_PATH", "EMBEDDING_CACHE_DIR", "embedding_cache_dir"),
+        description="fastembed's model cache (Hugging Face layout); a pre-filled cache works offline.",
+    )
+    embedding_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, validation_alias=_env("EMBEDDING_TIMEOUT_S"),
+        description="Longest a tool call waits for the embedder (model load or API call).",
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+    embedding_max_retries: int = Field(default=3, ge=0, le=10, validation_alias=_env("EMBEDDING_MAX_RETRIES"))
 
     # --- vector indexes -------------------------------------------------------------------
     pgvector_enable_ivfflat: bool = Field(default=False, validation_alias=_env("PGVECTOR_ENABLE_IVFFLAT"))
     pgvector_ivfflat_lists: int = Field(
         default=100, ge=1, le=32768, validation_alias=_env("PGVECTOR_IVFFLAT_LISTS")
+    )
+
+    # --- limits and search ------------------------------------------------------------------
+    max_content_chars: int = Field(default=20_000, ge=100, le=1_000_000, validation_alias=_env("MAX_CONTENT_CHARS"))
+    hnsw_ef_search: int = Field(
+        default=100, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
+        description="HNSW candidate list size per query: higher = better recall, slower.",
     )
 
     # --- logging --------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,20 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def embedded_pgdata(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded") / "pgdata"
+def embedded_pgdata() -> Iterator[Path]:
+    # Not under pytest's tmp dir: another pytest run starting on the machine chmods that to 0700,
+    # which would lock the embedded server (it runs as its own OS user when we are root) out.
+    root = Path(tempfile.mkdtemp(prefix="aletheia-test-pg-"))
+    yield root / "pgdata"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A data directory for a test's own embedded server (outside pytest's tmp dir, see above)."""
+    root = Path(tempfile.mkdtemp(prefix="aletheia-test-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

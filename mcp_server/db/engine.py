@@ -8,8 +8,10 @@ never disagree about hosts, sockets or SSL options.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -118,7 +120,8 @@ def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> str:
     password = urlsplit(target.dsn).password
     if password:
         reason = reason.replace(password, "***")
-    return f"Cannot connect to PostgreSQL at {target.location}: {reason}."
+    end = "" if reason.endswith((".", "?", "!")) else "."
+    return f"Cannot connect to PostgreSQL at {target.location}: {reason}{end}"
 
 
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
@@ -137,17 +140,26 @@ async def connect(target: DatabaseTarget, timeout: float) -> asyncpg.Connection:
         raise DatabaseUnavailableError(describe_connect_error(target, exc)) from None
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await register_vector(conn)
+def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    async def init(conn: asyncpg.Connection) -> None:
+        await register_vector(conn)  # binary vector codec: numpy arrays in and out
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        # Session settings for every query on this connection (no per-query SET round trips):
+        # ef_search trades speed for recall; iterative scans keep filtered HNSW queries complete.
+        await conn.execute(
+            f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = relaxed_order"
+        )
+
+    return init
 
 
 async def open_pool(target: DatabaseTarget, settings: Settings, **overrides: Any) -> asyncpg.Pool:
-    """The application's connection pool (binary pgvector codec on every connection)."""
+    """The application's connection pool (pgvector and JSON codecs on every connection)."""
     options: dict[str, Any] = {
         "min_size": 1,
         "max_size": settings.db_pool_max_size,
         "timeout": settings.db_connect_timeout_s,
-        "init": _init_connection,
+        "init": _connection_setup(settings),
     }
     options.update(overrides)
     try:

@@ -110,10 +110,10 @@ START_AND_MIGRATE = textwrap.dedent(
 )
 
 
-def test_start_up_path_writes_nothing_to_stdout(tmp_path: Path, cli_cwd: Path) -> None:
+def test_start_up_path_writes_nothing_to_stdout(scratch_dir: Path, cli_cwd: Path) -> None:
     """First run: initdb, server start, database creation and every migration, at DEBUG level."""
     result = subprocess.run([sys.executable, "-c", START_AND_MIGRATE], cwd=cli_cwd,
-                            env=clean_env(ALETHEIA_DATA_DIR=str(tmp_path / "data")),
+                            env=clean_env(ALETHEIA_DATA_DIR=str(scratch_dir / "data")),
                             capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b""
@@ -145,8 +145,8 @@ HOLDER = textwrap.dedent(
 )
 
 
-def test_two_processes_share_one_embedded_instance_and_data_survives(tmp_path: Path, cli_cwd: Path) -> None:
-    env = clean_env(ALETHEIA_DATA_DIR=str(tmp_path / "data"))
+def test_two_processes_share_one_embedded_instance_and_data_survives(scratch_dir: Path, cli_cwd: Path) -> None:
+    env = clean_env(ALETHEIA_DATA_DIR=str(scratch_dir / "data"))
 
     def start(mode: str) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-c", HOLDER, mode], cwd=cli_cwd, env=env, text=True,
@@ -164,7 +164,7 @@ def test_two_processes_share_one_embedded_instance_and_data_survives(tmp_path: P
         proc.communicate("\n", timeout=60)
         assert proc.returncode == 0
 
-    pgdata = tmp_path / "data" / "pgdata"
+    pgdata = scratch_dir / "data" / "pgdata"
     assert not (pgdata / "postmaster.pid").exists()  # the last process out stopped the server
 
     third = start("read")

@@ -1,0 +1,142 @@
+"""Hybrid retrieval shared by memories and patterns: pgvector + PostgreSQL full text, fused.
+
+- Vector side: cosine distance ordered by the HNSW index, restricted to rows whose vector was
+  made by the current model. `hnsw.iterative_scan` (set on every pooled connection) keeps the
+  index scan going when filters reject rows, so filtered queries still return `limit` rows.
+- Lexical side: `websearch_to_tsquery` over the generated `content_tsv` column, ranked by
+  `ts_rank_cd`. In hybrid mode its terms are ANDed (precise; the vector side covers recall).
+  Without vectors (embedder down) a plain query's terms are ORed so that a question still
+  finds the rows sharing its important words.
+- Fusion: reciprocal rank fusion, score = sum 1/(RRF_K + rank).
+
+`score` in results is the cosine similarity when the row has a vector from the current model
+(that is what `min_score` filters on), else a lexical relevance in [0, 1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import asyncpg
+import numpy as np
+
+RRF_K = 60
+TEXT_SEARCH_CONFIG = "english"
+SearchMode = Literal["hybrid", "vector", "lexical"]
+
+# Query syntax that `websearch_to_tsquery` gives meaning to: keep the user's operators then.
+_OPERATOR_SYNTAX = re.compile(r'"|(^|\s)-\w|\bor\b', re.IGNORECASE)
+
+
+class Params:
+    """Collects positional parameters and hands out `$n` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass
+class HybridQuery:
+    table: str
+    columns: str  # select list over alias `t`
+    filters: list[str] = field(default_factory=list)  # predicates over alias `t` using `params`
+    params: Params = field(default_factory=Params)
+    text: str | None = None
+    vector: np.ndarray | None = None
+    model: str | None = None
+    limit: int = 10
+    min_score: float | None = None
+    candidates: int = 0  # rows taken from each side before fusion; 0 = derived from limit
+
+
+def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
+    """SQL for the tsquery of `text`; ORed terms when `match_any` and the text has no operators."""
+    query = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', {params.add(text)})"
+    if match_any and not _OPERATOR_SYNTAX.search(text):
+        return f"replace({query}::text, ' & ', ' | ')::tsquery"
+    return query
+
+
+def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
+    p = q.params
+    where = " AND ".join(q.filters) if q.filters else "TRUE"
+    k = q.candidates or max(q.limit * 4, 40)
+    use_vector = q.vector is not None and q.model is not None
+    use_text = bool(q.text and q.text.strip())
+    mode: SearchMode = "hybrid" if use_vector and use_text else "vector" if use_vector else "lexical"
+
+    ctes: list[str] = []
+    if use_vector:
+        vec = p.add(q.vector)
+        model = p.add(q.model)
+        ctes.append(
+            f"""vec AS (
+                SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM (
+                    SELECT t.id, t.embedding <=> {vec} AS distance FROM {q.table} t
+                    WHERE {where} AND t.embedding_model = {model}
+                    ORDER BY t.embedding <=> {vec} LIMIT {int(k)}) nearest)"""
+        )
+        similarity = f"CASE WHEN t.embedding_model = {model} THEN 1 - (t.embedding <=> {vec}) END"
+    else:
+        similarity = "NULL::float8"
+    if use_text:
+        tsquery = tsquery_sql(p, q.text or "", match_any=not use_vector)
+        ctes.append(
+            f"""lex AS (
+                SELECT id, score, row_number() OVER (ORDER BY score DESC, id DESC) AS rank FROM (
+                    SELECT t.id, ts_rank_cd(t.content_tsv, q.query) AS score
+                    FROM {q.table} t, (SELECT {tsquery} AS query) q
+                    WHERE {where} AND t.content_tsv @@ q.query
+                    ORDER BY score DESC, t.id DESC LIMIT {int(k)}) matched)"""
+        )
+    if not ctes:
+        raise ValueError("a search needs a query text or a query vector")
+
+    if use_vector and use_text:
+        source = "vec FULL JOIN lex ON vec.id = lex.id"
+        hit_id = "COALESCE(vec.id, lex.id)"
+        fused = f"COALESCE(1.0 / ({RRF_K} + vec.rank), 0) + COALESCE(1.0 / ({RRF_K} + lex.rank), 0)"
+        lexical = "lex.score"
+    elif use_vector:
+        source, hit_id, fused, lexical = "vec", "vec.id", f"1.0 / ({RRF_K} + vec.rank)", "NULL::float4"
+    else:
+        source, hit_id, fused, lexical = "lex", "lex.id", f"1.0 / ({RRF_K} + lex.rank)", "lex.score"
+
+    score_filter = ""
+    if q.min_score is not None and use_vector:
+        threshold = p.add(float(q.min_score))
+        # Rows found only lexically and without a current vector have no cosine to compare: kept.
+        score_filter = f"WHERE similarity >= {threshold}" if not use_text else (
+            f"WHERE similarity IS NULL OR similarity >= {threshold}"
+        )
+    sql = f"""
+        WITH {", ".join(ctes)}
+        SELECT * FROM (
+            SELECT {q.columns}, {similarity} AS similarity, {lexical} AS lexical, {fused} AS fused
+            FROM {source} JOIN {q.table} t ON t.id = {hit_id}
+        ) hits
+        {score_filter}
+        ORDER BY fused DESC, id DESC
+        LIMIT {p.add(q.limit)}
+    """
+    return sql, p.values, mode
+
+
+def result_score(record: asyncpg.Record) -> float:
+    """Cosine similarity when known, else lexical relevance squashed into [0, 1)."""
+    similarity = record["similarity"]
+    if similarity is not None:
+        return round(float(similarity), 6)
+    lexical = record["lexical"] or 0.0
+    return round(float(lexical) / (1.0 + float(lexical)), 6)
+
+
+async def hybrid_search(conn: asyncpg.Connection, query: HybridQuery) -> tuple[list[asyncpg.Record], SearchMode]:
+    sql, values, mode = build_sql(query)
+    return await conn.fetch(sql, *values), mode

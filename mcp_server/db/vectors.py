@@ -1,0 +1,90 @@
+"""Rows waiting for a vector, storing vectors, and rebuilding the vector columns (any table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VectorTable:
+    table: str
+    text_sql: str  # what gets embedded, as SQL over the row
+
+    @property
+    def hnsw_index(self) -> str:
+        return f"ix_{self.table}_embedding_hnsw"
+
+    @property
+    def ivfflat_index(self) -> str:
+        return f"ix_{self.table}_embedding_ivfflat"
+
+
+MEMORIES = VectorTable("memory_shards", "content")
+# Patterns embed their title with the content (the model truncates long text: see services/patterns).
+PATTERNS = VectorTable("eng_patterns", "concat_ws(E'\\n\\n', title, content)")
+ALL_TABLES = (MEMORIES, PATTERNS)
+
+
+async def waiting(
+    conn: asyncpg.Connection, spec: VectorTable, model: str, after_id: int, limit: int, *,
+    include_other_models: bool,
+) -> list[asyncpg.Record]:
+    """(id, text) of rows with no vector (or, optionally, one from another model), in id order."""
+    if include_other_models:
+        return await conn.fetch(
+            f"SELECT id, {spec.text_sql} AS text FROM {spec.table} "
+            "WHERE id > $1 AND (embedding IS NULL OR embedding_model IS DISTINCT FROM $3) ORDER BY id LIMIT $2",
+            after_id, limit, model,
+        )
+    return await conn.fetch(
+        f"SELECT id, {spec.text_sql} AS text FROM {spec.table} WHERE id > $1 AND embedding IS NULL "
+        "ORDER BY id LIMIT $2",
+        after_id, limit,
+    )
+
+
+async def store(
+    conn: asyncpg.Connection, spec: VectorTable, model: str, rows: Sequence[tuple[int, str, np.ndarray]]
+) -> None:
+    """Store (id, text it was computed from, vector); a row edited meanwhile is left waiting."""
+    await conn.executemany(
+        f"UPDATE {spec.table} SET embedding = $2, embedding_model = $3 WHERE id = $1 AND {spec.text_sql} = $4",
+        [(row_id, vector, model, text) for row_id, text, vector in rows],
+    )
+
+
+async def count_waiting(conn: asyncpg.Connection, spec: VectorTable, model: str) -> int:
+    return int(await conn.fetchval(
+        f"SELECT count(*) FROM {spec.table} WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM $1", model
+    ))
+
+
+async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) -> None:
+    """Drop the vector index and change the column to vector(dimension), clearing every vector.
+
+    Run inside the caller's transaction: if anything later fails, the old vectors come back.
+    """
+    await conn.execute(f"DROP INDEX IF EXISTS {spec.hnsw_index}")
+    await conn.execute(f"DROP INDEX IF EXISTS {spec.ivfflat_index}")
+    await conn.execute(
+        f"ALTER TABLE {spec.table} ALTER COLUMN embedding TYPE vector({int(dimension)}) USING NULL"
+    )
+    await conn.execute(f"UPDATE {spec.table} SET embedding_model = NULL WHERE embedding_model IS NOT NULL")
+
+
+async def build_index(conn: asyncpg.Connection, spec: VectorTable, ivfflat_lists: int | None) -> None:
+    """The vector index the settings ask for: HNSW by default, IVFFlat when opted in."""
+    if ivfflat_lists:
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {spec.ivfflat_index} ON {spec.table} "
+            f"USING ivfflat (embedding vector_cosine_ops) WITH (lists = {int(ivfflat_lists)})"
+        )
+    else:
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {spec.hnsw_index} ON {spec.table} "
+            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        )

@@ -1,0 +1,91 @@
+"""Structured results of the tools (and of the services the CLI shares).
+
+These models are the MCP tools' output schemas: field names and meanings are the contract of
+DESIGN.md section 5. Ids are integers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+JsonObject = dict[str, Any]
+
+
+class RememberResult(BaseModel):
+    id: int = Field(description="The memory's id.")
+    created: bool = Field(description="False when this user already stored the same content (the existing id).")
+    embedded: bool = Field(description="False when the embedder was unavailable: the memory waits for a vector "
+                                       "and is found by keywords meanwhile.")
+
+
+class Memory(BaseModel):
+    id: int
+    content: str
+    source: str | None
+    metadata: JsonObject
+    created_at: datetime
+    updated_at: datetime
+    embedded: bool = Field(description="Whether the memory has a vector from the current embedding model.")
+
+
+class RecalledMemory(BaseModel):
+    id: int
+    content: str
+    source: str | None
+    metadata: JsonObject
+    created_at: datetime
+    score: float = Field(description="Cosine similarity to the query when the memory has a vector, "
+                                     "else a keyword relevance in [0, 1).")
+
+
+class RecallResult(BaseModel):
+    results: list[RecalledMemory]
+    mode: Literal["hybrid", "vector", "lexical"] = Field(
+        description="hybrid: meaning + keywords; vector: meaning only; lexical: keywords only (embedder "
+                    "unavailable or no vectors yet)."
+    )
+
+
+class DeleteResult(BaseModel):
+    deleted: bool
+
+
+class MemoryPage(BaseModel):
+    items: list[Memory]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class EmbedderStatus(BaseModel):
+    provider: str
+    model: str
+    dimension: int
+    state: Literal["loading", "ready", "failed"]
+    detail: str | None = Field(default=None, description="Why the embedder is not ready, when it is not.")
+
+
+class DatabaseStatus(BaseModel):
+    kind: Literal["embedded", "external"]
+    location: str = Field(description="Data directory or URL, never with a password.")
+    server_version: str
+    pgvector_version: str | None
+    schema_revision: str | None
+    schema_head: str
+
+
+class TableCounts(BaseModel):
+    memories: int = Field(description="Memories of the configured user.")
+    memories_awaiting_embedding: int
+    patterns: int
+    patterns_awaiting_embedding: int
+    conversations: int = Field(description="Logged exchanges of the configured user.")
+
+
+class ServerStatus(BaseModel):
+    version: str
+    user_id: str
+    database: DatabaseStatus
+    embedder: EmbedderStatus
+    counts: TableCounts

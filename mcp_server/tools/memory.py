@@ -1,0 +1,90 @@
+"""Memory tools: thin wrappers that validate through the schemas and call MemoryService."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from mcp_server.schemas import DeleteResult, Memory, MemoryPage, RecallResult, RememberResult
+from mcp_server.tools.errors import app_of, run_tool
+
+MemoryId = Annotated[int, Field(ge=1, description="A memory id returned by remember, recall or list_memories.")]
+Source = Annotated[str | None, Field(description="Where the memory came from, e.g. 'chat', 'code-review', "
+                                                 "'docs/adr-12.md'. Filterable.", max_length=200)]
+Metadata = Annotated[dict[str, Any] | None, Field(description="A JSON object of labels, e.g. "
+                                                              "{\"project\": \"api\", \"kind\": \"decision\"}.")]
+
+
+def register(mcp: MCPServer) -> None:
+    @mcp.tool(
+        title="Remember",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=False),
+    )
+    async def remember(
+        content: Annotated[str, Field(description="The fact, decision or note to keep, in plain words.")],
+        ctx: Context,
+        source: Source = None,
+        metadata: Metadata = None,
+    ) -> RememberResult:
+        """Store a memory for later sessions: a decision, a convention, a fact about this codebase or the
+        user's preferences. Use it when something is worth knowing next time. Storing the same content
+        again returns the existing id (created: false)."""
+        return await run_tool(app_of(ctx).memories.remember(content, source, metadata))
+
+    @mcp.tool(
+        title="Recall",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    async def recall(
+        query: Annotated[str, Field(description="What to look for, in natural language or keywords.")],
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=100, description="Most results to return.")] = 5,
+        source: Source = None,
+        metadata: Annotated[dict[str, Any] | None, Field(
+            description="Only memories whose metadata contains this JSON object.")] = None,
+        min_score: Annotated[float | None, Field(ge=-1, le=1, description="Minimum cosine similarity.")] = None,
+    ) -> RecallResult:
+        """Search stored memories by meaning and keywords. Use it before answering questions about past
+        decisions, conventions or context ("what did we decide about retries?")."""
+        return await run_tool(app_of(ctx).memories.recall(query, limit, source, metadata, min_score))
+
+    @mcp.tool(
+        title="Update memory",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+                                    open_world_hint=False),
+    )
+    async def update_memory(
+        id: MemoryId,
+        ctx: Context,
+        content: Annotated[str | None, Field(description="New text (replaces the old).")] = None,
+        source: Source = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="New metadata (replaces the old).")] = None,
+    ) -> Memory:
+        """Correct or refine a stored memory (e.g. a decision that changed). Only the fields given change."""
+        return await run_tool(app_of(ctx).memories.update(id, content, source, metadata))
+
+    @mcp.tool(
+        title="Forget",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                                    open_world_hint=False),
+    )
+    async def forget(id: MemoryId, ctx: Context) -> DeleteResult:
+        """Delete a memory that is wrong or no longer wanted. This cannot be undone."""
+        return await run_tool(app_of(ctx).memories.forget(id))
+
+    @mcp.tool(
+        title="List memories",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    async def list_memories(
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=200, description="Page size.")] = 20,
+        cursor: Annotated[str | None, Field(description="`next_cursor` of the previous page.")] = None,
+        source: Source = None,
+    ) -> MemoryPage:
+        """Browse stored memories, newest first, a page at a time."""
+        return await run_tool(app_of(ctx).memories.list(limit, cursor, source))

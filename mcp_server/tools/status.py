@@ -1,0 +1,20 @@
+"""`server_status`: version, database, schema, embedder and row counts."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+
+from mcp_server.schemas import ServerStatus
+from mcp_server.tools.errors import app_of, run_tool
+
+
+def register(mcp: MCPServer) -> None:
+    @mcp.tool(
+        title="Server status",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    async def server_status(ctx: Context) -> ServerStatus:
+        """Report the server's health: version, database (never a password), schema revision, pgvector,
+        the embedder (ready, loading, or why it failed), and how many rows wait for an embedding."""
+        return await run_tool(app_of(ctx).status())

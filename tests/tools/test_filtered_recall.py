@@ -1,0 +1,56 @@
+"""A filter matching ~1% of 20k rows still returns `limit` results (HNSW iterative scans)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+from mcp import Client
+from pgvector.asyncpg import register_vector
+
+from mcp_server.db.vectors import MEMORIES, build_index
+from mcp_server.embeddings import HashingEmbedder
+from mcp_server.settings import Settings
+from tests.conftest import make_settings
+from tests.tools.conftest import call
+
+pytestmark = pytest.mark.anyio
+ROWS = 20_000
+WORDS = ["cache", "deploy", "schema", "retry", "queue", "index", "token", "shard", "build", "trace"]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path, embedding_dim=64)  # smaller vectors: a faster index build
+
+
+async def test_filtered_recall_returns_limit_results(client: Client, settings: Settings, database_url: str) -> None:
+    await call(client, "server_status")  # the schema exists now
+    texts = [f"note {i}: {WORDS[i % 10]} {WORDS[(i // 10) % 10]} {WORDS[(i // 100) % 10]} step {i}"
+             for i in range(ROWS)]
+    vectors = HashingEmbedder(settings.embedding_dim, model="hashing-v1").embed_sync(texts)
+    conn = await asyncpg.connect(database_url)
+    await register_vector(conn)
+    # Bulk load as `memories import` would, then build the HNSW graph once (much faster than per row).
+    await conn.execute(f"DROP INDEX {MEMORIES.hnsw_index}")
+    await conn.copy_records_to_table(
+        "memory_shards",
+        records=[("tester", t, f"h{i}", json.dumps({"group": i % 100}), v, "hashing-v1")
+                 for i, (t, v) in enumerate(zip(texts, vectors, strict=True))],
+        columns=["user_id", "content", "content_hash", "metadata", "embedding", "embedding_model"],
+    )
+    await conn.execute("SET maintenance_work_mem = '256MB'")
+    await build_index(conn, MEMORIES, ivfflat_lists=None)
+    await conn.execute("ANALYZE memory_shards")
+    await conn.close()
+
+    # A query sharing no keyword with the corpus: the vector side alone has to fill the page.
+    found = await call(client, "recall", {"query": "zebra quasar", "limit": 10, "metadata": {"group": 42}})
+    assert len(found["results"]) == 10
+    assert all(r["metadata"]["group"] == 42 for r in found["results"])
+
+    found = await call(client, "recall", {"query": "deploy cache", "limit": 25, "metadata": {"group": 7}})
+    assert len(found["results"]) == 25 and found["mode"] == "hybrid"
+    assert all(r["metadata"]["group"] == 7 for r in found["results"])
