@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo doctor migrate-up migrate-down migrate-rev
+.PHONY: setup test lint demo doctor bench migrate-up migrate-down migrate-rev
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: setup lint
 
 demo: setup
 	$(BIN)/aletheia-mcp demo
+
+bench: setup
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench $(ARGS)
 
 doctor: setup
 	$(BIN)/aletheia-mcp doctor

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -58,8 +59,16 @@ def alembic_config(settings: Settings, stdout: TextIO | None = None) -> Config:
     return config
 
 
+@functools.cache
+def _head_of(migrations: Path) -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def head_revision(settings: Settings) -> str:
-    head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    """The newest revision shipped with this version (read once: the files do not change)."""
+    head = _head_of(_migrations_dir())
     assert head is not None
     return head
 

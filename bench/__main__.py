@@ -1,0 +1,78 @@
+"""`python -m bench [--sizes 10000,100000] [--calls 500] [--million] [--no-peers] [--smoke]`.
+
+Prints a table and writes bench/results/results-<timestamp>.json (+ latency.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bench.corpus import make_corpus
+from bench.ours import bench_ours
+from bench.report import print_table, write_chart
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000", help="corpus sizes, comma-separated")
+    parser.add_argument("--million", action="store_true", help="also run N = 1,000,000 (slow)")
+    parser.add_argument("--calls", type=int, default=500, help="measured calls per figure (after warm-up)")
+    parser.add_argument("--no-peers", action="store_true", help="measure aletheia-mcp only")
+    parser.add_argument("--smoke", action="store_true", help="N=1000, 60 calls, no peers: checks the machinery")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.million:
+        sizes.append(1_000_000)
+    calls = args.calls
+    if args.smoke:
+        sizes, calls, args.no_peers = [1000], 60, True
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="aletheia-bench-") as tmp:
+        workdir = Path(tmp)
+        for n in sizes:
+            corpus = make_corpus(n)
+            print(f"[bench] N={n}: aletheia-mcp ...", file=sys.stderr, flush=True)
+            runs.append(await bench_ours(corpus, workdir, calls))
+            if not args.no_peers:
+                from bench.peers import bench_peers
+
+                runs.extend(await bench_peers(corpus, workdir, calls))
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
+                    "platform": platform.platform()},
+        "embedder": "hashing (384-d) for every system; embedding cost included in each call's latency",
+        "calls_per_figure": calls,
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    results = anyio.run(run, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = args.out / f"results-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    chart = write_chart(results, args.out / f"latency-{stamp}.png")
+    print(f"\nresults: {path}" + (f"\nchart:   {chart}" if chart else ""))
+
+
+if __name__ == "__main__":
+    main()
