@@ -21,6 +21,7 @@ from mcp_server.schemas import ServerStatus
 from mcp_server.services import reembed
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory import MemoryService
+from mcp_server.services.patterns import PatternService
 from mcp_server.services.status import collect_status
 from mcp_server.settings import Settings
 
@@ -34,9 +35,11 @@ class AppContext:
     pool: asyncpg.Pool
     embedder: EmbedderRuntime
     memories: MemoryService = field(init=False)
+    patterns: PatternService = field(init=False)
 
     def __post_init__(self) -> None:
         self.memories = MemoryService(self.pool, self.embedder, self.settings)
+        self.patterns = PatternService(self.pool, self.embedder, self.settings)
 
     async def status(self) -> ServerStatus:
         return await collect_status(self.pool, self.target, self.embedder, self.settings)

@@ -23,6 +23,7 @@ from mcp_server.logs import configure_logging
 from mcp_server.settings import Settings
 
 if TYPE_CHECKING:
+    from mcp_server.app_context import AppContext
     from mcp_server.db.engine import DatabaseTarget
 
 T = TypeVar("T")
@@ -222,6 +223,121 @@ def memories_import(
         out.print(f"Embedded {embedded} row(s).")
     if report.rejected:
         raise typer.Exit(2)
+
+
+patterns_app = typer.Typer(help="Import, export and list engineering patterns.", no_args_is_help=True)
+app.add_typer(patterns_app, name="patterns")
+context_app = typer.Typer(help="Write AI context files (AGENTS.md, CLAUDE.md, Cursor, Copilot).",
+                          no_args_is_help=True)
+app.add_typer(context_app, name="context")
+
+
+def _with_app(action: Callable[[AppContext], Awaitable[T]]) -> T:
+    """Open the application (database, migrations, pool) without background work and run `action`."""
+    from mcp_server.app_context import open_app
+
+    settings = _settings()
+
+    async def work() -> T:
+        async with open_app(settings, load_in_background=False) as app_ctx:
+            await app_ctx.embedder.load_once()
+            return await action(app_ctx)
+
+    return _run(work())
+
+
+@patterns_app.command("import")
+def patterns_import(
+    paths: list[Path] = typer.Argument(..., help="Rule files or folders (searched recursively)."),
+) -> None:
+    """Import Cursor (.mdc, .cursorrules), Copilot (*.instructions.md), AGENTS.md, CLAUDE.md and markdown rules.
+
+    Identity is (file path relative to the working directory, title): re-importing updates."""
+    from mcp_server.services.pattern_files import import_rule_files
+
+    with _progress("importing rule files") as start:
+        files_total = sum(1 for _ in _rule_files(paths))
+        step = start(files_total)
+        report = _with_app(lambda a: import_rule_files(a.patterns, paths, a.settings, step))
+    out.print(f"{report.files} file(s): {report.created} pattern(s) created, {report.updated} updated, "
+              f"{len(report.problems)} file(s) with problems.", highlight=False)
+    for problem in report.problems:
+        err.print(f"  {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(2)
+
+
+def _rule_files(paths: list[Path]) -> list[Path]:
+    from mcp_server.services.importers import RuleFileError, discover
+
+    try:
+        return list(discover(paths))
+    except RuleFileError:
+        return []
+
+
+@patterns_app.command("export")
+def patterns_export(directory: Path = typer.Argument(..., help="Folder to write markdown files into.")) -> None:
+    """Write every pattern as markdown with front matter (imports back to the same patterns)."""
+    from mcp_server.services.pattern_files import export_patterns
+
+    async def work(app_ctx: AppContext) -> int:
+        patterns = await app_ctx.patterns.all()
+        return len(export_patterns(patterns, directory))
+
+    count = _with_app(work)
+    out.print(f"Exported {count} pattern(s) to {directory}.", highlight=False)
+
+
+@patterns_app.command("list")
+def patterns_list(
+    tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
+    strategy_type: str | None = typer.Option(None, "--strategy-type"),
+    limit: int = typer.Option(200, min=1, max=10_000),
+) -> None:
+    """Print the patterns as a table."""
+    from rich.table import Table
+
+    patterns = _with_app(lambda a: a.patterns.all(tags=tag or None, strategy_type=strategy_type, limit=limit))
+    table = Table("id", "title", "strategy", "tags", "applies to", "source")
+    for p in patterns:
+        table.add_row(str(p.id), p.title or "", p.strategy_type or "", ", ".join(p.tags),
+                      ", ".join(p.target_contexts) or "(everywhere)", p.source_path or "")
+    out.print(table)
+
+
+@context_app.command("generate")
+def context_generate(
+    fmt: str = typer.Option(..., "--format", "-f", help="agents_md, claude_md, cursor_mdc or copilot."),
+    root: Path = typer.Option(Path("."), "--root", help="Repository root to write under."),
+    path: list[str] = typer.Option([], "--path", help="Only patterns that apply to this file (repeatable)."),
+    query: str | None = typer.Option(None, "--query", help="Only patterns relevant to this topic."),
+    tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
+    max_patterns: int = typer.Option(50, "--max-patterns", min=1, max=200),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 (with a diff) if files are stale."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff; write nothing."),
+) -> None:
+    """Write context files under --root, replacing only the aletheia-marked section of existing files."""
+    from mcp_server.services.pattern_files import apply_changes, generate_context_files, plan_context_files
+
+    generated = _with_app(lambda a: generate_context_files(a.patterns, fmt, path or None, query, tag or None,
+                                                           max_patterns))
+    changes = [c for c in plan_context_files(root, fmt, generated) if c.changed]
+    if check or dry_run:
+        for change in changes:
+            sys.stdout.write(change.diff())
+        if check and changes:
+            err.print(f"{len(changes)} file(s) differ from the pattern store; run without --check to update.")
+            raise typer.Exit(1)
+        if not changes:
+            out.print("Up to date.")
+        return
+    apply_changes(root, changes)
+    for change in changes:
+        verb = "removed" if change.after is None else "created" if change.before is None else "updated"
+        out.print(f"{verb} {change.path}", highlight=False)
+    if not changes:
+        out.print("Up to date.")
 
 
 @contextmanager

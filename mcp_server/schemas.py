@@ -89,3 +89,50 @@ class ServerStatus(BaseModel):
     database: DatabaseStatus
     embedder: EmbedderStatus
     counts: TableCounts
+
+
+class PatternCreated(BaseModel):
+    id: int
+    created: bool = Field(description="False when an identical pattern (same title and content) already existed.")
+
+
+class Pattern(BaseModel):
+    id: int
+    title: str | None
+    content: str
+    tags: list[str]
+    strategy_type: str | None
+    target_contexts: list[str] = Field(description="Globs relative to the repository root; empty = everywhere.")
+    author: str | None
+    metadata: JsonObject
+    last_updated: datetime
+    source_path: str | None = Field(default=None, description="The rule file it was imported from, if any.")
+
+
+class FoundPattern(BaseModel):
+    id: int
+    title: str | None
+    content: str
+    tags: list[str]
+    strategy_type: str | None
+    target_contexts: list[str]
+    author: str | None
+    metadata: JsonObject
+    last_updated: datetime
+    score: float = Field(description="Higher is more relevant: file-context fit plus query relevance.")
+    matched_contexts: list[str] = Field(description="The globs that matched `file_path` (empty when the pattern "
+                                                    "applies everywhere or no file_path was given).")
+
+
+class FindPatternsResult(BaseModel):
+    results: list[FoundPattern]
+
+
+class ContextFile(BaseModel):
+    path: str = Field(description="Where the file goes, relative to the repository root.")
+    content: str
+
+
+class ContextFiles(BaseModel):
+    files: list[ContextFile]
+    pattern_ids: list[int]

@@ -18,6 +18,7 @@ from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+HEAD = sorted(p.name[:4] for p in (REPO_ROOT / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,7 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
         ("0005", "raw_conversations" in tables),
         ("0006", "eng_patterns" in tables),
         ("0007", "content_hash" in memory_columns and "title" in pattern_columns),
+        ("0008", "context_keys" in pattern_columns),
     ]
     found = None
     for revision, present in markers:

@@ -94,7 +94,13 @@ eng_patterns = Table(
     Column("title", Text, nullable=True),
     Column("embedding_model", Text, nullable=True),
     Column("content_tsv", TSVECTOR, Computed(PATTERN_TSV_EXPRESSION, persisted=True)),
+    # 0008
+    Column("context_keys", ARRAY(Text), nullable=False, server_default=text("'{*}'::text[]")),
+    Column("source_path", Text, nullable=True),
     Index("ix_eng_patterns_tags", "tags", postgresql_using="gin"),
+    Index("ix_eng_patterns_context_keys", "context_keys", postgresql_using="gin"),
+    Index("uq_eng_patterns_source", "source_path", text("(COALESCE(title, ''::text))"), unique=True,
+          postgresql_where=text("source_path IS NOT NULL")),
     Index("ix_eng_patterns_strategy_type", "strategy_type"),
     Index("ix_eng_patterns_last_updated", text("last_updated DESC")),
     Index("ix_eng_patterns_content_tsv", "content_tsv", postgresql_using="gin"),

@@ -24,8 +24,13 @@ class VectorTable:
 
 
 MEMORIES = VectorTable("memory_shards", "content")
-# Patterns embed their title with the content (the model truncates long text: see services/patterns).
-PATTERNS = VectorTable("eng_patterns", "concat_ws(E'\\n\\n', title, content)")
+# A pattern's vector is made from its title, description and leading content (long rule files
+# exceed what embedding models read: see services/patterns.embedding_text, which must agree).
+PATTERN_EMBED_CHARS = 2000
+PATTERNS = VectorTable(
+    "eng_patterns",
+    f"concat_ws(E'\\n\\n', title, metadata->>'description', left(content, {PATTERN_EMBED_CHARS}))",
+)
 ALL_TABLES = (MEMORIES, PATTERNS)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mcp_server import cli
 from mcp_server.db import migrate
-from tests.conftest import REPO_ROOT, clean_env
+from tests.conftest import HEAD, REPO_ROOT, clean_env
 
 
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,7 @@ def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProce
 def test_doctor_on_a_fresh_database_migrates_and_passes(database_url: str, cli_cwd: Path) -> None:
     result = run_cli(["doctor"], cli_cwd, DATABASE_URL=database_url)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok   schema: migrated empty database -> 0007 (head)" in result.stdout
+    assert f"ok   schema: migrated empty database -> {HEAD} (head)" in result.stdout
     assert "ok   pgvector: version 0.8" in result.stdout
     assert "All checks passed." in result.stdout
 
@@ -33,7 +33,7 @@ def test_doctor_lists_a_dimension_mismatch_and_exits_1(database_url: str, cli_cw
     result = run_cli(["doctor"], cli_cwd, DATABASE_URL=database_url, EMBEDDING_DIM="768")
     assert result.returncode == 1
     assert "FAIL embedding dimension: EMBEDDING_DIM is 768 but the database stores 384" in result.stdout
-    assert "ok   schema: at 0007" in result.stdout
+    assert f"ok   schema: at {HEAD}" in result.stdout
     assert "1 problem(s) found." in result.stdout
 
 
@@ -41,19 +41,20 @@ def test_db_upgrade_downgrade_current_stamp(database_url: str, cli_cwd: Path) ->
     env = {"DATABASE_URL": database_url}
     assert run_cli(["db", "upgrade", "0005"], cli_cwd, **env).stdout.strip() == "Upgraded empty database -> 0005."
     current = run_cli(["db", "current"], cli_cwd, **env)
-    assert current.stdout.strip() == "0005 (head is 0007)"
-    assert run_cli(["db", "upgrade"], cli_cwd, **env).stdout.strip() == "Upgraded 0005 -> 0007."
-    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == "0007 (head)"
-    assert run_cli(["db", "downgrade"], cli_cwd, **env).stdout.strip() == "Downgraded 0007 -> 0006."
-    assert run_cli(["db", "stamp", "0007"], cli_cwd, **env).stdout.strip() == "Stamped 0007."
-    assert run_cli(["db", "downgrade", "base"], cli_cwd, **env).stdout.strip() == "Downgraded 0007 -> base."
-    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == "none (empty database) (head is 0007)"
+    assert current.stdout.strip() == f"0005 (head is {HEAD})"
+    assert run_cli(["db", "upgrade"], cli_cwd, **env).stdout.strip() == f"Upgraded 0005 -> {HEAD}."
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == f"{HEAD} (head)"
+    previous = f"{int(HEAD) - 1:04d}"
+    assert run_cli(["db", "downgrade"], cli_cwd, **env).stdout.strip() == f"Downgraded {HEAD} -> {previous}."
+    assert run_cli(["db", "stamp", HEAD], cli_cwd, **env).stdout.strip() == f"Stamped {HEAD}."
+    assert run_cli(["db", "downgrade", "base"], cli_cwd, **env).stdout.strip() == f"Downgraded {HEAD} -> base."
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == f"none (empty database) (head is {HEAD})"
 
 
 def test_db_history_lists_every_revision(cli_cwd: Path) -> None:
     result = run_cli(["db", "history"], cli_cwd)
     assert result.returncode == 0
-    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007"):
+    for revision in [f"{i:04d}" for i in range(1, int(HEAD) + 1)]:
         assert revision in result.stdout
 
 
@@ -69,7 +70,7 @@ def test_db_revision_creates_a_file_after_head(tmp_path: Path, monkeypatch: pyte
     assert result.exit_code == 0, result.output
     created = list((copy / "versions").glob("*add_widgets.py"))
     assert len(created) == 1
-    assert 'down_revision: str | None = "0007"' in created[0].read_text().replace("'", '"')
+    assert f'down_revision: str | None = "{HEAD}"' in created[0].read_text().replace("'", '"')
 
 
 def test_version_flag(cli_cwd: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from mcp_server.db.engine import DatabaseTarget, normalize_database_url
 from mcp_server.errors import ConfigurationError
 from mcp_server.redact import redact_url
-from tests.conftest import admin_execute, clean_env
+from tests.conftest import HEAD, admin_execute, clean_env
 
 PASSWORD = "Sup3r-S3cret-Pw"
 
@@ -117,7 +117,7 @@ def test_start_up_path_writes_nothing_to_stdout(scratch_dir: Path, cli_cwd: Path
                             capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b""
-    assert b"migrated from empty to 0007" in result.stderr
+    assert f"migrated from empty to {HEAD}".encode() in result.stderr
 
 
 HOLDER = textwrap.dedent(

@@ -19,7 +19,7 @@ from mcp_server.db.engine import DatabaseTarget, engine_over
 from mcp_server.db.models import metadata
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
-from tests.conftest import clean_env, make_settings
+from tests.conftest import HEAD, clean_env, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -108,8 +108,7 @@ async def test_each_revision_downgrades_one_step(database_url: str, settings: Se
 def test_exactly_one_head(tmp_path: Path) -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config(make_settings(None, tmp_path)))
     assert len(script.get_heads()) == 1
-    assert [r.revision for r in script.walk_revisions()][-7:] == ["0007", "0006", "0005", "0004", "0003",
-                                                                  "0002", "0001"]
+    assert [r.revision for r in script.walk_revisions()] == [f"{i:04d}" for i in range(int(HEAD), 0, -1)]
 
 
 async def test_models_do_not_drift_from_migrations(database_url: str, settings: Settings) -> None:
@@ -225,5 +224,5 @@ def test_four_processes_at_once_migrate_exactly_once(database_url: str, cli_cwd:
 
     assert [rc for rc, _, _ in results] == [0, 0, 0, 0], results
     outputs = [out for _, out, _ in results]
-    assert sum("Upgraded empty database -> 0007" in o for o in outputs) == 1, outputs
-    assert sum("Already at 0007" in o for o in outputs) == 3, outputs
+    assert sum(f"Upgraded empty database -> {HEAD}" in o for o in outputs) == 1, outputs
+    assert sum(f"Already at {HEAD}" in o for o in outputs) == 3, outputs

@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.server import create_server
-from tests.conftest import make_settings
+from tests.conftest import HEAD, make_settings
 from tests.tools.conftest import call, call_error, sql
 
 pytestmark = pytest.mark.anyio
@@ -157,7 +157,7 @@ async def test_server_status_reports_database_embedder_and_counts(client: Client
     status = await call(client, "server_status")
     assert status["user_id"] == "tester"
     assert status["database"]["kind"] == "external"
-    assert status["database"]["schema_revision"] == status["database"]["schema_head"] == "0007"
+    assert status["database"]["schema_revision"] == status["database"]["schema_head"] == HEAD
     assert status["database"]["pgvector_version"].startswith("0.8")
     assert status["embedder"] == {"provider": "hashing", "model": "hashing-v1", "dimension": 384,
                                   "state": "ready", "detail": None}

@@ -1,0 +1,212 @@
+"""Read the rule files teams already have into patterns.
+
+Supported: Cursor `.mdc` (front matter `description`, `globs` as a string or a list,
+`alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`)
+and `copilot-instructions.md`, `AGENTS.md` / `CLAUDE.md` (split into one pattern per `##`
+section), and any other markdown (one pattern; optional YAML front matter with title, tags,
+strategy_type, target_contexts, author, metadata — the format `patterns export` writes).
+
+Identity: a pattern's (source_path, title). source_path is the file's path relative to the
+working directory (absolute when outside it), so re-importing the same files updates the
+patterns instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mcp_server.errors import InvalidInputError
+from mcp_server.services.context_files import strip_marked
+from mcp_server.services.patterns import PatternInput
+from mcp_server.settings import Settings
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache", "dist",
+              "build", ".tox"}
+SECTIONED_NAMES = {"agents.md", "claude.md", "copilot-instructions.md"}
+
+
+class RuleFileError(Exception):
+    """A rule file that cannot be imported (reported per file; the others still import)."""
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    path: str
+    reason: str
+
+
+def is_rule_file(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".mdc", ".md")) or name == ".cursorrules"
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Path]:
+    """Rule files among `paths` (folders are walked recursively, skipping VCS and build folders)."""
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                for name in sorted(files):
+                    candidate = Path(root) / name
+                    if is_rule_file(candidate):
+                        yield candidate
+        elif path.is_file():
+            yield path
+        else:
+            raise RuleFileError(f"{path}: no such file or folder")
+
+
+def source_path_of(path: Path) -> str:
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def _lenient_front_matter(text: str) -> dict[str, Any]:
+    """Cursor and Copilot write `globs: *.tsx` unquoted, which YAML rejects: read `key: value` lines."""
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*", key.strip()):
+            raise RuleFileError(f"front matter line {number} is not `key: value`: {line.strip()[:80]!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = {"true": True, "false": False}.get(value.lower(), value)
+    return values
+
+
+def split_front_matter(text: str, lenient: bool) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---"):
+        return {}, text
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        raise RuleFileError("front matter starts with `---` but is not closed by a `---` line")
+    raw, body = match.group(1), text[match.end():]
+    try:
+        data = yaml.safe_load(raw) if raw.strip() else {}
+    except yaml.YAMLError as exc:
+        if not lenient:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 2})" if mark is not None else ""
+            raise RuleFileError(f"front matter is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = _lenient_front_matter(raw)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RuleFileError("front matter must be a mapping of `key: value` lines")
+    return data, body
+
+
+def _globs(value: Any, field: str) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [g.strip() for g in value.split(",") if g.strip()]
+    if isinstance(value, list) and all(isinstance(g, str) for g in value):
+        return value
+    raise RuleFileError(f"`{field}` must be a glob string or a list of globs")
+
+
+def _first_heading(body: str) -> tuple[str | None, str]:
+    """The first `#` heading (as a title) and the body without it."""
+    match = _HEADING.search(body)
+    if match is None or body[:match.start()].strip():
+        return None, body
+    return match.group(2).strip(), body[match.end():]
+
+
+def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
+    """(title, content) for the intro and each `##` section of an AGENTS.md-style file."""
+    title, rest = _first_heading(body)
+    heading = title or fallback_title
+    parts = re.split(r"^##\s+(.+?)\s*#*\s*$", rest, flags=re.MULTILINE)
+    sections: list[tuple[str, str]] = []
+    if parts[0].strip():
+        sections.append((heading, parts[0].strip()))
+    for index in range(1, len(parts), 2):
+        content = parts[index + 1].strip()
+        if content:
+            sections.append((parts[index].strip(), content))
+    seen: dict[str, int] = {}
+    unique = []
+    for section_title, content in sections:  # (source_path, title) is the identity: keep titles unique
+        seen[section_title] = seen.get(section_title, 0) + 1
+        unique.append((section_title if seen[section_title] == 1 else f"{section_title} ({seen[section_title]})",
+                       content))
+    return unique
+
+
+def parse_rule_file(path: Path, text: str, settings: Settings) -> list[PatternInput]:
+    """The patterns in one rule file; RuleFileError says why the file cannot be imported."""
+    name = path.name.lower()
+    text = strip_marked(text.replace("\r\n", "\n"))
+    if "\x00" in text:
+        raise RuleFileError("the file contains NUL characters (binary?)")
+    source = source_path_of(path)
+    kind = ("cursor_mdc" if name.endswith(".mdc") else "cursorrules" if name == ".cursorrules"
+            else "copilot_instructions" if name.endswith(".instructions.md") else
+            "sectioned" if name in SECTIONED_NAMES else "markdown")
+    front, body = split_front_matter(text, lenient=kind in {"cursor_mdc", "copilot_instructions"})
+    meta = dict(front.get("metadata") or {}) if isinstance(front.get("metadata"), dict) else {}
+    if "metadata" in front and not isinstance(front["metadata"], dict):
+        raise RuleFileError("`metadata` in the front matter must be a mapping")
+    meta.setdefault("format", kind)  # an exported pattern keeps the format it was first imported from
+    if front.get("description"):
+        meta["description"] = str(front["description"])
+    common: dict[str, Any] = {"tags": front.get("tags"), "strategy_type": front.get("strategy_type"),
+                              "author": front.get("author")}
+
+    if kind == "cursor_mdc":
+        always = front.get("alwaysApply") is True
+        meta["always_apply"] = always
+        globs = [] if always else _globs(front.get("globs"), "globs")
+    elif kind == "copilot_instructions":
+        globs = [g for g in _globs(front.get("applyTo"), "applyTo") if g not in ("**", "**/*", "*")]
+    elif kind == "cursorrules":
+        globs = []
+    else:
+        globs = _globs(front.get("target_contexts"), "target_contexts")
+
+    fallback = path.name.removesuffix(".instructions.md").removesuffix(".mdc").removesuffix(".md")
+    fallback = "Cursor rules" if kind == "cursorrules" else fallback
+    if kind == "sectioned":
+        pieces = _sections(body, str(front.get("title") or fallback))
+    else:
+        heading, rest = _first_heading(body)
+        title = str(front["title"]) if front.get("title") else heading or fallback
+        pieces = [(title, (rest if heading and not front.get("title") else body).strip())]
+    pieces = [(t, c) for t, c in pieces if c]
+    if not pieces:
+        raise RuleFileError("the file has no content")
+    try:
+        return [PatternInput.build(settings, content=content, title=title, target_contexts=globs, metadata=meta,
+                                   source_path=source, **common) for title, content in pieces]
+    except InvalidInputError as exc:
+        raise RuleFileError(str(exc)) from None
+
+
+def export_markdown(pattern: Any) -> str:
+    """A pattern as markdown with front matter that `parse_rule_file` reads back to the same pattern."""
+    front: dict[str, Any] = {"title": pattern.title}
+    for key in ("tags", "strategy_type", "target_contexts", "author"):
+        value = getattr(pattern, key)
+        if value:
+            front[key] = list(value) if isinstance(value, list | tuple) else value
+    if pattern.metadata:
+        front["metadata"] = dict(pattern.metadata)
+    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000).strip()
+    return f"---\n{header}\n---\n\n{pattern.content.strip()}\n"

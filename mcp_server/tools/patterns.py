@@ -1,0 +1,138 @@
+"""Pattern tools, the `aletheia://patterns/{id}` resource and the `conventions_for` prompt."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from mcp import MCPError
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.types import INVALID_PARAMS, ToolAnnotations
+from pydantic import Field
+
+from mcp_server.errors import AletheiaError, NotFoundError
+from mcp_server.schemas import ContextFiles, DeleteResult, FindPatternsResult, Pattern, PatternCreated
+from mcp_server.services.pattern_files import generate_context_files
+from mcp_server.services.patterns import PatternInput
+from mcp_server.tools.errors import app_of, run_tool
+
+PatternId = Annotated[int, Field(ge=1, description="A pattern id returned by add_pattern or find_patterns.")]
+Globs = Annotated[list[str], Field(description="Gitignore-style globs relative to the repository root where the "
+                                               "pattern applies, e.g. [\"api/*.py\", \"tests/**\"]; "
+                                               "empty = everywhere.")]
+Tags = Annotated[list[str], Field(description="Labels such as [\"api\", \"testing\"].")]
+ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot"]
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+def register(mcp: MCPServer) -> None:
+    @mcp.tool(title="Add pattern", annotations=WRITE)
+    async def add_pattern(
+        content: Annotated[str, Field(description="The convention, in words a developer or model can follow.")],
+        ctx: Context,
+        title: Annotated[str | None, Field(description="A short name, e.g. 'Validate request bodies'.")] = None,
+        tags: Tags | None = None,
+        strategy_type: Annotated[str | None, Field(description="A kind such as 'convention', 'testing', "
+                                                               "'security', 'architecture'.")] = None,
+        target_contexts: Globs | None = None,
+        author: str | None = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="Extra JSON labels.")] = None,
+    ) -> PatternCreated:
+        """Record a team engineering pattern (a convention, rule or practice), scoped to files by globs.
+        Adding the same title and content again returns the existing id (created: false)."""
+        app = app_of(ctx)
+
+        async def work() -> PatternCreated:
+            item = PatternInput.build(app.settings, content, title, tags, strategy_type, target_contexts, author,
+                                      metadata)
+            return await app.patterns.add(item)
+
+        return await run_tool(work())
+
+    @mcp.tool(title="Update pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                                                  idempotent_hint=True, open_world_hint=False))
+    async def update_pattern(
+        id: PatternId,
+        ctx: Context,
+        content: str | None = None,
+        title: str | None = None,
+        tags: Tags | None = None,
+        strategy_type: str | None = None,
+        target_contexts: Globs | None = None,
+        author: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Pattern:
+        """Change a pattern; only the fields given change (a list given replaces the old list)."""
+        return await run_tool(app_of(ctx).patterns.update(
+            id, content=content, title=title, tags=tags, strategy_type=strategy_type,
+            target_contexts=target_contexts, author=author, metadata=metadata))
+
+    @mcp.tool(title="Get pattern", annotations=READ)
+    async def get_pattern(id: PatternId, ctx: Context) -> Pattern:
+        """Read one pattern in full."""
+        return await run_tool(app_of(ctx).patterns.get(id))
+
+    @mcp.tool(title="Delete pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
+                                                                  idempotent_hint=False, open_world_hint=False))
+    async def delete_pattern(id: PatternId, ctx: Context) -> DeleteResult:
+        """Delete a pattern for everyone using this database. This cannot be undone."""
+        return await run_tool(app_of(ctx).patterns.delete(id))
+
+    @mcp.tool(title="Find patterns", annotations=READ)
+    async def find_patterns(
+        ctx: Context,
+        file_path: Annotated[str | None, Field(description="A file you are about to read or change, relative to "
+                                                           "the repository root, e.g. 'api/routes/users.py'.")] = None,
+        query: Annotated[str | None, Field(description="What you are doing, e.g. 'add input validation'.")] = None,
+        tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
+        strategy_type: str | None = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+    ) -> FindPatternsResult:
+        """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
+        patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
+        return await run_tool(app_of(ctx).patterns.find(file_path, query, tags, strategy_type, limit))
+
+    @mcp.tool(title="Generate context file", annotations=READ)
+    async def generate_context_file(
+        format: Annotated[ContextFormat, Field(description="agents_md (AGENTS.md), claude_md (CLAUDE.md), "
+                                                           "cursor_mdc (.cursor/rules/*.mdc) or copilot "
+                                                           "(.github/copilot-instructions.md + instructions).")],
+        ctx: Context,
+        paths: Annotated[list[str] | None, Field(description="Only patterns that apply to these files.")] = None,
+        query: Annotated[str | None, Field(description="Only patterns relevant to this topic.")] = None,
+        tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
+        max_patterns: Annotated[int, Field(ge=1, le=200)] = 50,
+    ) -> ContextFiles:
+        """Render the team's patterns as AI context files (path + content). The files' shared parts go
+        between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
+        writes them into a repository keeping the rest of each file."""
+        app = app_of(ctx)
+        return await run_tool(generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
+
+    @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
+                  description="One engineering pattern as JSON.", mime_type="application/json")
+    async def pattern_resource(id: str, ctx: Context) -> str:
+        if not id.isdigit():
+            raise ResourceNotFoundError(f"Pattern ids are integers, not {id!r}.")
+        try:
+            pattern = await app_of(ctx).patterns.get(int(id))
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        return pattern.model_dump_json(indent=2)
+
+    @mcp.prompt(name="conventions_for", title="Conventions for a file",
+                description="The team's patterns that apply to a file, as a ready-to-use message.")
+    async def conventions_for(file_path: str, ctx: Context) -> list[UserMessage]:
+        try:
+            found = await app_of(ctx).patterns.find(file_path=file_path, limit=20)
+        except AletheiaError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+        header = (f"Follow these team conventions when working on `{file_path}`. They are data from the "
+                  "pattern store, listed most specific first.")
+        patterns = [{"id": p.id, "title": p.title, "applies_to": p.matched_contexts or ["(everywhere)"],
+                     "content": p.content} for p in found.results]
+        body = json.dumps(patterns, indent=2, ensure_ascii=False) if patterns else "[] (no pattern applies)"
+        return [UserMessage(f"{header}\n\n{body}")]
