@@ -127,8 +127,24 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
             )).as_dict()
             notes = [f"benchmark remember {i}: {q}" for i, q in enumerate(queries)]
             result["remember"] = (await timed_calls(client, "remember", [{"content": n} for n in notes])).as_dict()
+            result["log_exchange_4kb"] = (await timed_calls(client, "log_exchange", exchanges(len(queries))))\
+                .as_dict()
     result["peak_rss_mb"] = rss.peak_mb
     return result
+
+
+def exchanges(count: int) -> list[dict[str, Any]]:
+    """~4 KB exchanges (OpenAI shape) with a secret in one of every ten, each with its own request_id."""
+    body = ("Refactor the retry helper so that it backs off exponentially with jitter and logs each attempt. "
+            * 10)[:1800]
+    calls = []
+    for i in range(count):
+        secret = f" token ghp_{i:04d}{'a1B2' * 8}" if i % 10 == 0 else ""
+        calls.append({"messages": [{"role": "system", "content": "You are a senior engineer."},
+                                   {"role": "user", "content": body + secret}],
+                      "response": {"content": body}, "model": "gpt-4o", "provider": "openai",
+                      "request_id": f"bench-{i}", "status_code": 200, "latency_ms": 900})
+    return calls
 
 
 async def connect(data_dir: Path) -> asyncpg.Connection:  # for ad-hoc inspection while tuning

@@ -19,9 +19,11 @@ from mcp_server.db.engine import DatabaseTarget, open_pool, resolve_target
 from mcp_server.embeddings import Embedder
 from mcp_server.schemas import ServerStatus
 from mcp_server.services import reembed
+from mcp_server.services.conversations import ConversationService
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory import MemoryService
 from mcp_server.services.patterns import PatternService
+from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.status import collect_status
 from mcp_server.settings import Settings
 
@@ -36,10 +38,13 @@ class AppContext:
     embedder: EmbedderRuntime
     memories: MemoryService = field(init=False)
     patterns: PatternService = field(init=False)
+    conversations: ConversationService = field(init=False)
+    provenance: ProvenanceTracker = field(default_factory=ProvenanceTracker)
 
     def __post_init__(self) -> None:
         self.memories = MemoryService(self.pool, self.embedder, self.settings)
         self.patterns = PatternService(self.pool, self.embedder, self.settings)
+        self.conversations = ConversationService(self.pool, self.settings)
 
     async def status(self) -> ServerStatus:
         return await collect_status(self.pool, self.target, self.embedder, self.settings)
@@ -64,7 +69,16 @@ async def open_app(
     await migrate.upgrade(target, settings)
     pool = await open_pool(target, settings)
     runtime = EmbedderRuntime(settings, embedder)
-    app = AppContext(settings, target, pool, runtime)
+    try:
+        app = AppContext(settings, target, pool, runtime)
+        if settings.conversation_retention_days:
+            purged = await app.conversations.purge(settings.conversation_retention_days)
+            if purged:
+                logger.info("purged %d logged exchange(s) older than %d days", purged,
+                            settings.conversation_retention_days)
+    except BaseException:
+        await pool.close()
+        raise
     try:
         async with anyio.create_task_group() as tasks:
             if load_in_background:

@@ -136,3 +136,42 @@ class ContextFile(BaseModel):
 class ContextFiles(BaseModel):
     files: list[ContextFile]
     pattern_ids: list[int]
+
+
+class LoggedExchange(BaseModel):
+    id: int
+    request_id: str
+    redactions: int = Field(description="Secrets replaced by [REDACTED:<rule>] before storing.")
+    created: bool = Field(description="False when this request_id was already logged (nothing changed).")
+
+
+class ConversationSummary(BaseModel):
+    id: int
+    request_id: str | None
+    created_at: datetime
+    provider: str | None
+    model: str | None
+    status_code: int | None
+    latency_ms: int | None
+    preview: str = Field(description="The start of the last user message and of the response.")
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationSummary]
+
+
+class Conversation(BaseModel):
+    id: int
+    request_id: str | None
+    created_at: datetime
+    provider: str | None
+    model: str | None
+    messages: list[Any]
+    response: Any
+    status_code: int | None
+    latency_ms: int | None
+    redactions: int
+    memory_ids: list[int] = Field(description="Memories this server returned (recall) in the same session "
+                                              "before this exchange was logged.")
+    pattern_ids: list[int] = Field(description="Patterns this server returned (find_patterns, "
+                                               "generate_context_file) in the same session.")

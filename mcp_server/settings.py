@@ -98,6 +98,19 @@ class Settings(BaseSettings):
         description="HNSW candidate list size per query: higher = better recall, slower.",
     )
 
+    # --- conversations --------------------------------------------------------------------
+    redact_secrets: bool = Field(default=True, validation_alias=_env("REDACT_SECRETS"))
+    redact_extra_patterns: list[str] = Field(
+        default_factory=list, validation_alias=_env("REDACT_EXTRA_PATTERNS"),
+        description='Extra regexes to redact, as a JSON list: ["ACME-[0-9]{8}"].',
+    )
+    max_exchange_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576,
+                                    validation_alias=_env("MAX_EXCHANGE_BYTES"))
+    conversation_retention_days: int | None = Field(
+        default=None, ge=1, validation_alias=_env("CONVERSATION_RETENTION_DAYS"),
+        description="When set, exchanges older than this are purged at start-up.",
+    )
+
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL")

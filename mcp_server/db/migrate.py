@@ -127,6 +127,9 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
     pattern_columns = (
         {c["name"] for c in inspector.get_columns("eng_patterns")} if "eng_patterns" in tables else set()
     )
+    conversation_columns = (
+        {c["name"] for c in inspector.get_columns("raw_conversations")} if "raw_conversations" in tables else set()
+    )
     markers: list[tuple[str, bool]] = [
         ("0001", True),
         ("0002", "updated_at" in memory_columns),
@@ -136,6 +139,7 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
         ("0006", "eng_patterns" in tables),
         ("0007", "content_hash" in memory_columns and "title" in pattern_columns),
         ("0008", "context_keys" in pattern_columns),
+        ("0009", "memory_ids" in conversation_columns),
     ]
     found = None
     for revision, present in markers:

@@ -33,6 +33,10 @@ PATTERN_TSV_EXPRESSION = (
     "setweight(to_tsvector('english'::regconfig, COALESCE(title, ''::text)), 'A'::\"char\") || "
     "setweight(to_tsvector('english'::regconfig, content), 'B'::\"char\")"
 )
+CONVERSATION_TSV_EXPRESSION = (
+    "(jsonb_to_tsvector('english'::regconfig, messages, '[\"string\"]'::jsonb) || "
+    "jsonb_to_tsvector('english'::regconfig, COALESCE(response, '{}'::jsonb), '[\"string\"]'::jsonb))"
+)
 HNSW_OPTIONS = {"m": 16, "ef_construction": 64}
 
 memory_shards = Table(
@@ -73,6 +77,14 @@ raw_conversations = Table(
     Column("response", JSONB, nullable=True),
     Column("status_code", Integer, nullable=True),
     Column("latency_ms", Integer, nullable=True),
+    # 0009
+    Column("content_tsv", TSVECTOR, Computed(CONVERSATION_TSV_EXPRESSION, persisted=True)),
+    Column("memory_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
+    Column("pattern_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
+    Column("redactions", Integer, nullable=False, server_default=text("0")),
+    Index("ix_raw_conversations_content_tsv", "content_tsv", postgresql_using="gin"),
+    Index("ix_raw_conversations_user_request", "user_id", "request_id"),
+    Index("ix_raw_conversations_user_created", "user_id", text("created_at DESC")),
     Index("ix_raw_conversations_created_at", "created_at"),
     Index("ix_raw_conversations_user_id", "user_id"),
     Index("ix_raw_conversations_request_id", "request_id"),

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from mcp_server.schemas import DeleteResult, Memory, MemoryPage, RecallResult, RememberResult
 from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.tools.session import session_key
 
 MemoryId = Annotated[int, Field(ge=1, description="A memory id returned by remember, recall or list_memories.")]
 Source = Annotated[str | None, Field(description="Where the memory came from, e.g. 'chat', 'code-review', "
@@ -50,7 +51,10 @@ def register(mcp: MCPServer) -> None:
     ) -> RecallResult:
         """Search stored memories by meaning and keywords. Use it before answering questions about past
         decisions, conventions or context ("what did we decide about retries?")."""
-        return await run_tool(app_of(ctx).memories.recall(query, limit, source, metadata, min_score))
+        app = app_of(ctx)
+        result = await run_tool(app.memories.recall(query, limit, source, metadata, min_score))
+        app.provenance.record(session_key(ctx), memory_ids=[r.id for r in result.results])
+        return result
 
     @mcp.tool(
         title="Update memory",

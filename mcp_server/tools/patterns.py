@@ -17,6 +17,7 @@ from mcp_server.schemas import ContextFiles, DeleteResult, FindPatternsResult, P
 from mcp_server.services.pattern_files import generate_context_files
 from mcp_server.services.patterns import PatternInput
 from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.tools.session import session_key
 
 PatternId = Annotated[int, Field(ge=1, description="A pattern id returned by add_pattern or find_patterns.")]
 Globs = Annotated[list[str], Field(description="Gitignore-style globs relative to the repository root where the "
@@ -93,7 +94,10 @@ def register(mcp: MCPServer) -> None:
     ) -> FindPatternsResult:
         """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
         patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
-        return await run_tool(app_of(ctx).patterns.find(file_path, query, tags, strategy_type, limit))
+        app = app_of(ctx)
+        result = await run_tool(app.patterns.find(file_path, query, tags, strategy_type, limit))
+        app.provenance.record(session_key(ctx), pattern_ids=[p.id for p in result.results])
+        return result
 
     @mcp.tool(title="Generate context file", annotations=READ)
     async def generate_context_file(
@@ -110,7 +114,9 @@ def register(mcp: MCPServer) -> None:
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
         writes them into a repository keeping the rest of each file."""
         app = app_of(ctx)
-        return await run_tool(generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
+        result = await run_tool(generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
+        app.provenance.record(session_key(ctx), pattern_ids=result.pattern_ids)
+        return result
 
     @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
                   description="One engineering pattern as JSON.", mime_type="application/json")

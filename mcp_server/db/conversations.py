@@ -1,0 +1,91 @@
+"""SQL for raw_conversations (scoped to one user in every statement)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from mcp_server.db.search import TEXT_SEARCH_CONFIG
+
+FULL_COLUMNS = ("id, created_at, request_id, user_id, provider, model, messages, response, status_code, latency_ms, "
+                "memory_ids, pattern_ids, redactions")
+
+
+async def insert_once(conn: asyncpg.Connection, row: dict[str, Any]) -> tuple[asyncpg.Record, bool]:
+    """Insert unless this user already logged `request_id`; returns (stored row, created).
+
+    A transaction-scoped advisory lock on (user, request_id) makes concurrent retries of the same
+    exchange store it once (see migration 0009 for why this is not a unique index).
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 0))",
+                           row["user_id"], row["request_id"])
+        existing = await conn.fetchrow(
+            f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 AND request_id = $2 ORDER BY id LIMIT 1",
+            row["user_id"], row["request_id"],
+        )
+        if existing is not None:
+            return existing, False
+        columns = list(row)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        created = await conn.fetchrow(
+            f"INSERT INTO raw_conversations ({', '.join(columns)}) VALUES ({placeholders}) RETURNING {FULL_COLUMNS}",
+            *row.values(),
+        )
+        assert created is not None
+        return created, True
+
+
+async def get(conn: asyncpg.Connection, user_id: str, *, row_id: int | None = None,
+              request_id: str | None = None) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
+        "AND ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR request_id = $3) ORDER BY id LIMIT 1",
+        user_id, row_id, request_id,
+    )
+
+
+async def search(conn: asyncpg.Connection, user_id: str, *, query: str | None, provider: str | None,
+                 model: str | None, since: datetime | None, until: datetime | None, limit: int,
+                 before_id: int | None = None) -> list[asyncpg.Record]:
+    """Newest first; `query` is full text over the messages' and response's string values."""
+    return await conn.fetch(
+        f"""
+        SELECT id, created_at, request_id, provider, model, status_code, latency_ms, messages, response
+        FROM raw_conversations
+        WHERE user_id = $1
+          AND ($2::text IS NULL OR content_tsv @@ websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $2))
+          AND ($3::text IS NULL OR provider = $3) AND ($4::text IS NULL OR model = $4)
+          AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
+          AND ($8::bigint IS NULL OR id < $8)
+        ORDER BY created_at DESC, id DESC LIMIT $7
+        """,
+        user_id, query, provider, model, since, until, limit, before_id,
+    )
+
+
+async def stream(conn: asyncpg.Connection, user_id: str, since: datetime | None, until: datetime | None,
+                 model: str | None) -> Any:
+    """A server-side cursor over the user's exchanges, oldest first (call inside a transaction)."""
+    return conn.cursor(
+        f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
+        "AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3) "
+        "AND ($4::text IS NULL OR model = $4) ORDER BY created_at, id",
+        user_id, since, until, model, prefetch=500,
+    )
+
+
+async def purge_older_than(conn: asyncpg.Connection, user_id: str | None, cutoff: datetime) -> int:
+    """Delete exchanges created before `cutoff` (every user's when `user_id` is None)."""
+    status = await conn.execute(
+        "DELETE FROM raw_conversations WHERE created_at < $1 AND ($2::text IS NULL OR user_id = $2)",
+        cutoff, user_id,
+    )
+    return int(status.split()[-1])
+
+
+def as_ids(values: Sequence[int]) -> list[int]:
+    return sorted(set(values))
