@@ -91,17 +91,24 @@ def doctor() -> None:
 
 @app.command()
 def serve(
-    transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (default)."),
+    transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (default) or http."),
+    host: str = typer.Option("127.0.0.1", "--host", help="HTTP: address to bind (non-loopback needs tokens)."),
+    port: int = typer.Option(8765, "--port", help="HTTP: port."),
 ) -> None:
-    """Run the MCP server (stdio: the client starts this command; stdout carries JSON-RPC only)."""
-    from mcp_server.server import create_server
-
+    """Run the MCP server: stdio (the client starts this command) or streamable HTTP at /mcp."""
     settings = _settings()
-    if transport != "stdio":
-        err.print(f"[red]error:[/red] unknown transport {transport!r}; use stdio.")
+    if transport not in ("stdio", "http"):
+        err.print(f"[red]error:[/red] unknown transport {transport!r}; use stdio or http.")
         raise typer.Exit(2)
     try:
-        create_server(settings).run()
+        if transport == "http":
+            from mcp_server.http_transport import run_http
+
+            run_http(settings, host, port)
+        else:
+            from mcp_server.server import create_server
+
+            create_server(settings).run()
     except BaseException as exc:
         reason = _aletheia_error_in(exc)
         if reason is None:
@@ -404,6 +411,31 @@ def conversations_purge(
     """Delete the configured user's exchanges older than N days."""
     deleted = _with_app(lambda a: a.conversations.purge(older_than))
     out.print(f"Deleted {deleted} exchange(s) older than {older_than} day(s).")
+
+
+tokens_app = typer.Typer(help="Bearer tokens for the HTTP transport.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("add")
+def tokens_add(
+    user: str = typer.Argument(..., help="The user id this token acts for."),
+    label: str | None = typer.Option(None, help="A note, e.g. the machine it is for."),
+) -> None:
+    """Create a token for USER in ALETHEIA_HTTP_TOKENS_FILE and print it once (only its hash is stored)."""
+    from mcp_server.http_auth import add_token
+
+    settings = _settings()
+    if settings.http_tokens_file is None:
+        err.print("[red]error:[/red] set ALETHEIA_HTTP_TOKENS_FILE to the file that should hold the tokens.")
+        raise typer.Exit(1)
+    try:
+        token = add_token(settings.http_tokens_file, user, label)
+    except AletheiaError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    err.print(f"Token for {user} added to {settings.http_tokens_file}. It is shown only now:")
+    sys.stdout.write(token + "\n")
 
 
 @contextmanager

@@ -111,6 +111,20 @@ class Settings(BaseSettings):
         description="When set, exchanges older than this are purged at start-up.",
     )
 
+    # --- HTTP transport -------------------------------------------------------------------
+    http_tokens_file: Path | None = Field(
+        default=None, validation_alias=_env("ALETHEIA_HTTP_TOKENS_FILE"),
+        description="Bearer tokens (hashes) -> user ids; `aletheia-mcp tokens add USER` writes it.",
+    )
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, validation_alias=_env("ALETHEIA_HTTP_ALLOWED_HOSTS"),
+        description='Extra Host headers accepted (DNS-rebinding protection), JSON list: ["mcp.example.com:*"].',
+    )
+    http_allowed_origins: list[str] = Field(
+        default_factory=list, validation_alias=_env("ALETHEIA_HTTP_ALLOWED_ORIGINS"),
+        description='Extra Origin headers accepted, JSON list: ["https://app.example.com"].',
+    )
+
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL")

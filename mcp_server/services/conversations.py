@@ -19,6 +19,7 @@ import asyncpg
 
 from mcp_server.db import conversations as repo
 from mcp_server.errors import InvalidInputError, NotFoundError
+from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor, redactor_from_settings
 from mcp_server.schemas import Conversation, ConversationPage, ConversationSummary, LoggedExchange
 from mcp_server.services import validation as check
@@ -104,7 +105,8 @@ class ConversationService:
 
     @property
     def user_id(self) -> str:
-        return self.settings.user_id
+        """ALETHEIA_USER_ID, or the HTTP token's user for the call in progress."""
+        return current_user_id(self.settings.user_id)
 
     async def log(self, messages: Any, response: Any, provider: str | None = None, model: str | None = None,
                   request_id: str | None = None, status_code: int | None = None, latency_ms: int | None = None,

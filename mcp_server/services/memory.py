@@ -14,6 +14,7 @@ import asyncpg
 from mcp_server.db import memories as repo
 from mcp_server.db.search import result_score
 from mcp_server.errors import InvalidInputError, NotFoundError
+from mcp_server.identity import current_user_id
 from mcp_server.schemas import (
     DeleteResult,
     Memory,
@@ -49,7 +50,8 @@ class MemoryService:
 
     @property
     def user_id(self) -> str:
-        return self.settings.user_id
+        """ALETHEIA_USER_ID, or the HTTP token's user for the call in progress."""
+        return current_user_id(self.settings.user_id)
 
     async def remember(self, content: str, source: str | None = None,
                        metadata: dict[str, Any] | None = None) -> RememberResult:

@@ -9,6 +9,7 @@ from mcp_server.db import memories
 from mcp_server.db.engine import DatabaseTarget
 from mcp_server.db.introspect import pgvector_status, schema_revision, server_version, table_counts
 from mcp_server.db.migrate import head_revision
+from mcp_server.identity import current_user_id
 from mcp_server.schemas import DatabaseStatus, ServerStatus, TableCounts
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.settings import Settings
@@ -20,12 +21,13 @@ async def collect_status(pool: asyncpg.Pool, target: DatabaseTarget, embedder: E
         version = await server_version(conn)
         vector = await pgvector_status(conn)
         revision = await schema_revision(conn)
-        total, waiting = await memories.counts(conn, settings.user_id, embedder.model)
-        other = await table_counts(conn, settings.user_id, embedder.model)
+        user_id = current_user_id(settings.user_id)
+        total, waiting = await memories.counts(conn, user_id, embedder.model)
+        other = await table_counts(conn, user_id, embedder.model)
     location = str(settings.pgdata_dir) if target.embedded else target.display
     return ServerStatus(
         version=__version__,
-        user_id=settings.user_id,
+        user_id=user_id,
         database=DatabaseStatus(kind="embedded" if target.embedded else "external", location=location,
                                 server_version=version, pgvector_version=vector.installed_version,
                                 schema_revision=revision, schema_head=head_revision(settings)),

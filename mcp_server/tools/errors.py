@@ -7,11 +7,13 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import asyncpg
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from mcp_server.app_context import AppContext
 from mcp_server.errors import AletheiaError
+from mcp_server.identity import acting_as
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,6 +29,13 @@ def app_of(ctx: Context) -> AppContext:
 
 
 async def run_tool(work: Awaitable[T]) -> T:
+    """Await a service call acting for the HTTP token's user (if any), with errors made readable."""
+    token = get_access_token()
+    with acting_as(token.subject if token is not None else None):
+        return await _readable_errors(work)
+
+
+async def _readable_errors(work: Awaitable[T]) -> T:
     try:
         return await work
     except AletheiaError as exc:
