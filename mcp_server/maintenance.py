@@ -45,7 +45,7 @@ async def run_reembed(settings: Settings, progress_total: Callable[[int], Callab
     resize = current_dim is not None and current_dim != settings.embedding_dim
     try:
         await embedder.load()
-        pool = await open_pool(target, settings, min_size=1, max_size=2)
+        pool = await open_pool(target, settings, scoped=False, min_size=1, max_size=2)
         try:
             async with pool.acquire() as conn:
                 if resize:

@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from mcp_server.db.embedded import EMBEDDED_DATABASE, start_embedded_server, with_database
 from mcp_server.errors import ConfigurationError, DatabaseUnavailableError
+from mcp_server.identity import current_user_id
 from mcp_server.redact import redact_url
 from mcp_server.settings import Settings
 
@@ -153,14 +154,42 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
     return init
 
 
-async def open_pool(target: DatabaseTarget, settings: Settings, **overrides: Any) -> asyncpg.Pool:
-    """The application's connection pool (pgvector and JSON codecs on every connection)."""
+# The role the application works as; row-level security (migration 0010) applies to it.
+APP_ROLE = "aletheia_app"
+
+
+def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    async def setup(conn: asyncpg.Connection) -> None:
+        # Every connection handed out works as the app role for the acting user; row-level
+        # security then limits it to that user's rows, whatever SQL runs.
+        await conn.execute(f"SET ROLE {APP_ROLE}")
+        await conn.fetchval("SELECT set_config('aletheia.user_id', $1, false)", current_user_id(default_user))
+
+    return setup
+
+
+async def _forget_user(conn: asyncpg.Connection) -> None:
+    # Instead of asyncpg's default RESET ALL (which would also drop the HNSW session settings made
+    # in init): clear exactly what `setup` set, so no user's setting outlives its acquisition.
+    await conn.execute("RESET ROLE; RESET aletheia.user_id")
+
+
+async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool = True,
+                    **overrides: Any) -> asyncpg.Pool:
+    """The application's connection pool (pgvector and JSON codecs on every connection).
+
+    `scoped`: connections act as the app role for the acting user (row-level security). The
+    maintenance path (`reembed`, which must reach every user's rows) opens an unscoped pool.
+    """
     options: dict[str, Any] = {
         "min_size": 1,
         "max_size": settings.db_pool_max_size,
         "timeout": settings.db_connect_timeout_s,
         "init": _connection_setup(settings),
+        "reset": _forget_user,
     }
+    if scoped:
+        options["setup"] = _act_for_user(settings.user_id)
     options.update(overrides)
     try:
         return await asyncpg.create_pool(target.dsn, **options)

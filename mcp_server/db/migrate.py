@@ -140,6 +140,7 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
         ("0007", "content_hash" in memory_columns and "title" in pattern_columns),
         ("0008", "context_keys" in pattern_columns),
         ("0009", "memory_ids" in conversation_columns),
+        ("0010", _has_policy(connection, "memory_shards", "aletheia_user_isolation")),
     ]
     found = None
     for revision, present in markers:
@@ -147,6 +148,13 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
             break
         found = revision
     return found
+
+
+def _has_policy(connection: Connection, table: str, policy: str) -> bool:
+    return bool(connection.execute(
+        text("SELECT 1 FROM pg_policies WHERE schemaname = current_schema() AND tablename = :t AND policyname = :p"),
+        {"t": table, "p": policy},
+    ).scalar())
 
 
 def _locked(config: Config, work: Callable[[Connection], T]) -> Callable[[Connection], T]:

@@ -1,0 +1,68 @@
+"""Isolation enforced by PostgreSQL (row-level security), not only by WHERE clauses."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from mcp_server.db import migrate
+from mcp_server.db.engine import DatabaseTarget, open_pool
+from mcp_server.identity import acting_as
+from mcp_server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def seeded_pool(database_url: str, settings: Settings) -> asyncpg.Pool:
+    await migrate.upgrade(DatabaseTarget(database_url, False), settings)
+    conn = await asyncpg.connect(database_url)  # the login role: maintenance policy, sees everything
+    await conn.execute(
+        "INSERT INTO memory_shards (user_id, content, content_hash) VALUES "
+        "('alice', 'alice note', 'a1'), ('alice', 'alice plan', 'a2'), ('bob', 'bob note', 'b1');"
+        "INSERT INTO raw_conversations (user_id, request_id, messages) VALUES ('alice', 'ra', '[]'), "
+        "('bob', 'rb', '[]')"
+    )
+    await conn.close()
+    return await open_pool(DatabaseTarget(database_url, False), settings, max_size=1)  # one connection, reused
+
+
+async def test_queries_without_where_see_only_the_acting_users_rows(database_url: str, settings: Settings) -> None:
+    pool = await seeded_pool(database_url, settings)
+    try:
+        with acting_as("alice"):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT count(*) FROM memory_shards") == 2
+                assert await conn.fetchval("SELECT count(*) FROM raw_conversations") == 1
+                assert await conn.fetchval("SELECT current_user") == "aletheia_app"
+                assert await conn.execute("DELETE FROM memory_shards WHERE user_id = 'bob'") == "DELETE 0"
+                assert await conn.execute("UPDATE raw_conversations SET model = 'x'") == "UPDATE 1"
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):  # WITH CHECK: no writing as bob
+                    await conn.execute("INSERT INTO memory_shards (user_id, content) VALUES ('bob', 'forged')")
+        with acting_as("bob"):
+            async with pool.acquire() as conn:  # the same physical connection, now for bob
+                contents = [r["content"] for r in await conn.fetch("SELECT content FROM memory_shards")]
+                assert contents == ["bob note"]
+                assert await conn.fetchval("SELECT model FROM raw_conversations") is None
+    finally:
+        await pool.close()
+
+
+async def test_a_pooled_connection_never_carries_a_user_into_the_next_acquisition(
+    database_url: str, settings: Settings
+) -> None:
+    pool = await seeded_pool(database_url, settings)
+    try:
+        with acting_as("alice"):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT current_setting('aletheia.user_id', true)") == "alice"
+                raw = conn._con  # the underlying connection, to look at it after release
+        assert await raw.fetchval("SELECT current_setting('aletheia.user_id', true)") in (None, "")
+        assert await raw.fetchval("SELECT current_user") == "postgres"
+        async with pool.acquire() as conn:  # no acting user: ALETHEIA_USER_ID ("tester") has no rows
+            assert await conn.fetchval("SELECT current_setting('aletheia.user_id', true)") == "tester"
+            assert await conn.fetchval("SELECT count(*) FROM memory_shards") == 0
+            # the HNSW session settings survive the reset between acquisitions
+            assert await conn.fetchval("SHOW hnsw.iterative_scan") == "relaxed_order"
+            assert await conn.fetchval("SHOW hnsw.ef_search") == str(settings.hnsw_ef_search)
+    finally:
+        await pool.close()
