@@ -51,12 +51,40 @@ def _settings() -> Settings:
     return settings
 
 
+CONNECTION_LOST_MESSAGE = ("the database connection was lost ({name}). Work committed before this point is kept; "
+                           "run the command again once PostgreSQL is back.")
+
+
+def _explain(exc: BaseException) -> str | None:
+    """The one-line message for an anticipated failure (looking inside exception groups), else None."""
+    import asyncpg
+
+    if isinstance(exc, AletheiaError):
+        return str(exc)
+    if isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError | asyncpg.AdminShutdownError
+                  | asyncpg.CrashShutdownError | asyncpg.CannotConnectNowError):
+        return CONNECTION_LOST_MESSAGE.format(name=type(exc).__name__)
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _explain(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    message = _explain(exc)
+    if message is None:
+        raise exc
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except AletheiaError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    except (Exception, BaseExceptionGroup) as exc:
+        raise _fail(exc) from None
 
 
 @app.callback(invoke_without_command=True)
@@ -109,24 +137,16 @@ def serve(
             from mcp_server.server import create_server
 
             create_server(settings).run()
-    except BaseException as exc:
-        reason = _aletheia_error_in(exc)
-        if reason is None:
-            raise
-        err.print(f"[red]error:[/red] {reason}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    except (Exception, BaseExceptionGroup) as exc:  # the lifespan's errors arrive wrapped in groups
+        if _client_went_away(exc):
+            return  # the client closed the pipe: nothing to report to anyone
+        raise _fail(exc) from None
 
 
-def _aletheia_error_in(exc: BaseException) -> AletheiaError | None:
-    if isinstance(exc, AletheiaError):
-        return exc
+def _client_went_away(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _aletheia_error_in(inner)
-            if found is not None:
-                return found
-    cause = exc.__cause__ or exc.__context__
-    return _aletheia_error_in(cause) if cause is not None and cause is not exc else None
+        return all(_client_went_away(inner) for inner in exc.exceptions)
+    return isinstance(exc, BrokenPipeError | ConnectionResetError)
 
 
 @app.command()

@@ -182,7 +182,9 @@ async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool 
     maintenance path (`reembed`, which must reach every user's rows) opens an unscoped pool.
     """
     options: dict[str, Any] = {
-        "min_size": 1,
+        # No minimum: asyncpg would otherwise reconnect in the background while the database is
+        # down and log a traceback for each failure; connections are made on demand instead.
+        "min_size": 0,
         "max_size": settings.db_pool_max_size,
         "timeout": settings.db_connect_timeout_s,
         "init": _connection_setup(settings),

@@ -47,7 +47,7 @@ def register(mcp: MCPServer) -> None:
                 app.provenance.record(key, memory_ids=memory_ids, pattern_ids=pattern_ids)  # not logged: keep
                 raise
 
-        return await run_tool(work())
+        return await run_tool(ctx, work)
 
     @mcp.tool(title="Search conversations", annotations=READ)
     async def search_conversations(
@@ -60,7 +60,8 @@ def register(mcp: MCPServer) -> None:
         limit: Annotated[int, Field(ge=1, le=200)] = 20,
     ) -> ConversationPage:
         """Find logged exchanges, newest first; each item is a short preview (use get_conversation for all)."""
-        return await run_tool(app_of(ctx).conversations.search(query, provider, model, since, until, limit))
+        conversations = app_of(ctx).conversations
+        return await run_tool(ctx, lambda: conversations.search(query, provider, model, since, until, limit))
 
     @mcp.tool(title="Get conversation", annotations=READ)
     async def get_conversation(
@@ -69,4 +70,4 @@ def register(mcp: MCPServer) -> None:
         request_id: str | None = None,
     ) -> Conversation:
         """Read one logged exchange in full, with the memory and pattern ids that were in context."""
-        return await run_tool(app_of(ctx).conversations.get(id, request_id))
+        return await run_tool(ctx, lambda: app_of(ctx).conversations.get(id, request_id))

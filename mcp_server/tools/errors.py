@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DATABASE_UNAVAILABLE = (
-    "The database is unavailable right now (connection lost); the server is retrying. "
-    "Try the call again in a few seconds."
+    "Database unavailable, retrying: the connection to PostgreSQL was lost or refused (restarting or down). "
+    "Try the call again in a few seconds; repeating a write is safe."
 )
 
 
@@ -28,22 +28,45 @@ def app_of(ctx: Context) -> AppContext:
     return ctx.request_context.lifespan_context  # type: ignore[no-any-return]
 
 
-async def run_tool(work: Awaitable[T]) -> T:
-    """Await a service call acting for the HTTP token's user (if any), with errors made readable."""
+# A lost or refused connection: the database restarted, a backend was terminated, or it is down.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    # raised by asyncpg when the server terminated the connection while a statement was starting
+    asyncpg.exceptions._base.InternalClientError,
+)
+
+
+async def run_tool(ctx: Context, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a service call for the HTTP token's user (if any), with errors made readable.
+
+    A connection lost mid-call (backend terminated, database restarted) is retried once on a
+    fresh connection: every write is idempotent (content hash, request_id) or harmless to repeat.
+    """
     token = get_access_token()
     with acting_as(token.subject if token is not None else None):
-        return await _readable_errors(work)
+        try:
+            return await _readable_errors(call)
+        except _ConnectionLost:
+            await app_of(ctx).pool.expire_connections()  # the others in the pool are likely stale too
+            try:
+                return await _readable_errors(call)
+            except _ConnectionLost:
+                raise ToolError(DATABASE_UNAVAILABLE) from None
 
 
-async def _readable_errors(work: Awaitable[T]) -> T:
+class _ConnectionLost(Exception):
+    pass
+
+
+async def _readable_errors(call: Callable[[], Awaitable[T]]) -> T:
     try:
-        return await work
+        return await call()
     except AletheiaError as exc:
         raise ToolError(str(exc)) from None
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError) as exc:
-        logger.warning("database unavailable: %s", type(exc).__name__)
-        raise ToolError(DATABASE_UNAVAILABLE) from None
+    except CONNECTION_LOST as exc:
+        logger.warning("database connection lost or refused: %s", type(exc).__name__)
+        raise _ConnectionLost from None
     except asyncpg.PostgresError as exc:
         logger.exception("database error")
         raise ToolError(f"The database refused the request (SQLSTATE {exc.sqlstate}); the server log has "

@@ -34,7 +34,7 @@ def register(mcp: MCPServer) -> None:
         """Store a memory for later sessions: a decision, a convention, a fact about this codebase or the
         user's preferences. Use it when something is worth knowing next time. Storing the same content
         again returns the existing id (created: false)."""
-        return await run_tool(app_of(ctx).memories.remember(content, source, metadata))
+        return await run_tool(ctx, lambda: app_of(ctx).memories.remember(content, source, metadata))
 
     @mcp.tool(
         title="Recall",
@@ -52,7 +52,7 @@ def register(mcp: MCPServer) -> None:
         """Search stored memories by meaning and keywords. Use it before answering questions about past
         decisions, conventions or context ("what did we decide about retries?")."""
         app = app_of(ctx)
-        result = await run_tool(app.memories.recall(query, limit, source, metadata, min_score))
+        result = await run_tool(ctx, lambda: app.memories.recall(query, limit, source, metadata, min_score))
         app.provenance.record(session_key(ctx), memory_ids=[r.id for r in result.results])
         return result
 
@@ -69,7 +69,7 @@ def register(mcp: MCPServer) -> None:
         metadata: Annotated[dict[str, Any] | None, Field(description="New metadata (replaces the old).")] = None,
     ) -> Memory:
         """Correct or refine a stored memory (e.g. a decision that changed). Only the fields given change."""
-        return await run_tool(app_of(ctx).memories.update(id, content, source, metadata))
+        return await run_tool(ctx, lambda: app_of(ctx).memories.update(id, content, source, metadata))
 
     @mcp.tool(
         title="Forget",
@@ -78,7 +78,7 @@ def register(mcp: MCPServer) -> None:
     )
     async def forget(id: MemoryId, ctx: Context) -> DeleteResult:
         """Delete a memory that is wrong or no longer wanted. This cannot be undone."""
-        return await run_tool(app_of(ctx).memories.forget(id))
+        return await run_tool(ctx, lambda: app_of(ctx).memories.forget(id))
 
     @mcp.tool(
         title="List memories",
@@ -91,4 +91,4 @@ def register(mcp: MCPServer) -> None:
         source: Source = None,
     ) -> MemoryPage:
         """Browse stored memories, newest first, a page at a time."""
-        return await run_tool(app_of(ctx).memories.list(limit, cursor, source))
+        return await run_tool(ctx, lambda: app_of(ctx).memories.list(limit, cursor, source))

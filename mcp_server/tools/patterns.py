@@ -51,7 +51,7 @@ def register(mcp: MCPServer) -> None:
                                       metadata)
             return await app.patterns.add(item)
 
-        return await run_tool(work())
+        return await run_tool(ctx, work)
 
     @mcp.tool(title="Update pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=True, open_world_hint=False))
@@ -67,20 +67,20 @@ def register(mcp: MCPServer) -> None:
         metadata: dict[str, Any] | None = None,
     ) -> Pattern:
         """Change a pattern; only the fields given change (a list given replaces the old list)."""
-        return await run_tool(app_of(ctx).patterns.update(
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.update(
             id, content=content, title=title, tags=tags, strategy_type=strategy_type,
             target_contexts=target_contexts, author=author, metadata=metadata))
 
     @mcp.tool(title="Get pattern", annotations=READ)
     async def get_pattern(id: PatternId, ctx: Context) -> Pattern:
         """Read one pattern in full."""
-        return await run_tool(app_of(ctx).patterns.get(id))
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.get(id))
 
     @mcp.tool(title="Delete pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=False, open_world_hint=False))
     async def delete_pattern(id: PatternId, ctx: Context) -> DeleteResult:
         """Delete a pattern for everyone using this database. This cannot be undone."""
-        return await run_tool(app_of(ctx).patterns.delete(id))
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.delete(id))
 
     @mcp.tool(title="Find patterns", annotations=READ)
     async def find_patterns(
@@ -95,7 +95,7 @@ def register(mcp: MCPServer) -> None:
         """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
         patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
         app = app_of(ctx)
-        result = await run_tool(app.patterns.find(file_path, query, tags, strategy_type, limit))
+        result = await run_tool(ctx, lambda: app.patterns.find(file_path, query, tags, strategy_type, limit))
         app.provenance.record(session_key(ctx), pattern_ids=[p.id for p in result.results])
         return result
 
@@ -114,7 +114,8 @@ def register(mcp: MCPServer) -> None:
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
         writes them into a repository keeping the rest of each file."""
         app = app_of(ctx)
-        result = await run_tool(generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
+        result = await run_tool(
+            ctx, lambda: generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
         app.provenance.record(session_key(ctx), pattern_ids=result.pattern_ids)
         return result
 

