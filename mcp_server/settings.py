@@ -93,6 +93,10 @@ class Settings(BaseSettings):
 
     # --- limits and search ------------------------------------------------------------------
     max_content_chars: int = Field(default=20_000, ge=100, le=1_000_000, validation_alias=_env("MAX_CONTENT_CHARS"))
+    max_response_chars: int = Field(
+        default=60_000, ge=2_000, le=10_000_000, validation_alias=_env("MAX_RESPONSE_CHARS"),
+        description="Largest tool result (JSON characters); lists are cut short, long texts shortened.",
+    )
     hnsw_ef_search: int = Field(
         default=100, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
         description="HNSW candidate list size per query: higher = better recall, slower.",

@@ -10,10 +10,12 @@ import asyncpg
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel
 
 from mcp_server.app_context import AppContext
 from mcp_server.errors import AletheiaError
 from mcp_server.identity import acting_as
+from mcp_server.tools.limits import fit
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,15 +46,17 @@ async def run_tool(ctx: Context, call: Callable[[], Awaitable[T]]) -> T:
     fresh connection: every write is idempotent (content hash, request_id) or harmless to repeat.
     """
     token = get_access_token()
+    app = app_of(ctx)
     with acting_as(token.subject if token is not None else None):
         try:
-            return await _readable_errors(call)
+            result = await _readable_errors(call)
         except _ConnectionLost:
-            await app_of(ctx).pool.expire_connections()  # the others in the pool are likely stale too
+            await app.pool.expire_connections()  # the others in the pool are likely stale too
             try:
-                return await _readable_errors(call)
+                result = await _readable_errors(call)
             except _ConnectionLost:
                 raise ToolError(DATABASE_UNAVAILABLE) from None
+    return fit(result, app.settings.max_response_chars) if isinstance(result, BaseModel) else result
 
 
 class _ConnectionLost(Exception):

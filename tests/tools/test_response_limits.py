@@ -1,0 +1,52 @@
+"""No tool returns more than MAX_RESPONSE_CHARS; lists end early and paginate without gaps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from mcp_server.server import create_server
+from tests.conftest import make_settings
+from tests.tools.conftest import call
+
+pytestmark = pytest.mark.anyio
+LIMIT = 5_000
+
+
+def size(result: dict[str, object]) -> int:
+    return len(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+
+
+async def test_every_result_fits_and_pages_have_no_gaps(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path, max_response_chars=LIMIT)
+    async with Client(create_server(settings)) as client:
+        ids = [(await call(client, "remember", {"content": f"memory {i} " + "lorem ipsum " * 160}))["id"]
+               for i in range(12)]
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page = await call(client, "list_memories", {"limit": 10} | ({"cursor": cursor} if cursor else {}))
+            assert size(page) <= LIMIT and page["items"]
+            seen += [m["id"] for m in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == sorted(ids, reverse=True)  # cut short, but nothing skipped
+
+        recalled = await call(client, "recall", {"query": "lorem ipsum", "limit": 12})
+        assert size(recalled) <= LIMIT and 0 < len(recalled["results"]) < 12
+
+        huge = "x" * 200_000
+        logged = await call(client, "log_exchange", {"messages": [{"role": "user", "content": huge}],
+                                                     "response": "ok"})
+        exchange = await call(client, "get_conversation", {"id": logged["id"]})
+        assert size(exchange) <= LIMIT
+        assert "truncated" in exchange["messages"][0]["content"] and exchange["response"] == "ok"
+
+        for i in range(6):
+            await call(client, "add_pattern", {"content": f"rule {i} " + "detail " * 400, "title": f"Rule {i}"})
+        generated = await call(client, "generate_context_file", {"format": "cursor_mdc"})
+        assert size(generated) <= LIMIT and generated["files"]
