@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint demo doctor bench migrate-up migrate-down migrate-rev
+.PHONY: setup test lint demo doctor bench conformance migrate-up migrate-down migrate-rev
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: setup
 bench: setup
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python -m bench $(ARGS)
+
+conformance: setup
+	bash scripts/conformance.sh
 
 doctor: setup
 	$(BIN)/aletheia-mcp doctor
