@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
+from pgvector.asyncpg import register_vector
 
 from bench.corpus import Corpus
 from bench.harness import RssSampler, stdio_session, timed_calls
@@ -63,6 +64,10 @@ async def load_corpus(corpus: Corpus, data_dir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         vectors = HashingEmbedder(settings.embedding_dim, model=MODEL).embed_sync([r["content"] for r in rows])
         embed_s = time.perf_counter() - started
+    # Rebuilding the index needs the owner (the login role), not the app role the pool works as.
+    conn = await asyncpg.connect(app.target.dsn)
+    try:
+        await register_vector(conn)
         started = time.perf_counter()
         async with conn.transaction():
             await conn.execute(f"DROP INDEX IF EXISTS {MEMORIES.hnsw_index}")
@@ -75,6 +80,8 @@ async def load_corpus(corpus: Corpus, data_dir: Path) -> dict[str, Any]:
             await build_index(conn, MEMORIES, ivfflat_lists=None)
         await conn.execute("VACUUM ANALYZE memory_shards")
         index_s = time.perf_counter() - started
+    finally:
+        await conn.close()
     return {"import_rows": report.inserted, "import_s": round(import_s, 3),
             "import_rows_per_s": round(report.inserted / import_s), "embed_s": round(embed_s, 2),
             "vectors_and_index_build_s": round(index_s, 2)}

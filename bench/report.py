@@ -30,7 +30,10 @@ def print_table(results: dict[str, Any]) -> None:
             str(load.get("import_rows_per_s", "-")), starts, str(run.get("peak_rss_mb", "-")),
             run.get("error", ""),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a log file or CI: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(table)
 
 
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:

@@ -1,0 +1,27 @@
+"""The benchmark machinery at N=1,000, so that `make bench` cannot rot (figures are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT, clean_env
+
+
+def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)], cwd=REPO_ROOT,
+                            env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [path] = list(tmp_path.glob("results-*.json"))
+    results = json.loads(path.read_text())
+    [run] = results["runs"]
+    assert run["system"] == "aletheia-mcp" and run["n"] == 1000
+    for figure in ("recall", "recall_filtered", "remember", "log_exchange_4kb"):
+        assert set(run[figure]) == {"calls", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "calls_per_s"}, figure
+        assert run[figure]["calls"] == 60
+    assert 0 <= run["recall_at_10"] <= 1
+    assert run["load"]["import_rows"] == 1000
+    assert run["cold_start_s"] > 0 and run["warm_start_s"] > 0 and run["peak_rss_mb"] > 0
+    assert "aletheia-mcp" in result.stdout  # the table was printed
