@@ -27,6 +27,7 @@ from mcp_server.settings import Settings
 
 MAX_MESSAGES = 2_000
 MAX_PAGE = 200
+MAX_QUERY_CHARS = 1_000
 PREVIEW_CHARS = 200
 
 
@@ -39,13 +40,25 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _answer_text(response: Any) -> str:
+    """The readable answer in a response: text, {content|text}, or an OpenAI-style {choices: [...]}."""
+    if not isinstance(response, dict):
+        return _text_of(response)
+    direct = response.get("content") or response.get("text")
+    if direct:
+        return _text_of(direct)
+    choices = response.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    return _text_of(message.get("content")) if isinstance(message, dict) else ""
+
+
 def preview(messages: list[Any], response: Any) -> str:
-    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    """Never fails, whatever shape a stored exchange has: a preview must not break a search."""
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"] if isinstance(
+        messages, list) else []
     asked = _text_of(users[-1].get("content")) if users else ""
-    answered = _text_of(response if not isinstance(response, dict) else
-                        response.get("content") or response.get("text") or
-                        (response.get("choices") or [{}])[0].get("message", {}).get("content") or "")
-    text = " ".join(f"Q: {asked} A: {answered}".split())
+    text = " ".join(f"Q: {asked} A: {_answer_text(response)}".split())
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
@@ -78,9 +91,10 @@ def _parse_time(value: Any, field: str) -> datetime | None:
         return value
     try:
         parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInputError(f"`{field}` must be an ISO-8601 time such as 2026-01-31T12:00:00Z.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInputError(f"`{field}` must be an ISO-8601 time such as 2026-01-31T12:00:00Z "
+                                "(between years 1 and 9999 in UTC).") from None
 
 
 def to_conversation(record: asyncpg.Record) -> Conversation:
@@ -143,7 +157,7 @@ class ConversationService:
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
                      since: Any = None, until: Any = None, limit: int = 20) -> ConversationPage:
         count = check.int_range(limit, "limit", 1, MAX_PAGE)
-        text = check.content(query, 1000, field="query") if query is not None else None
+        text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None) if query is not None else None
         async with self.pool.acquire() as conn:
             records = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
@@ -161,6 +175,7 @@ class ConversationService:
             raise InvalidInputError("Pass exactly one of `id` or `request_id`.")
         if row_id is not None:
             check.row_id(row_id)
+        request_id = check.optional_label(request_id, "request_id")
         async with self.pool.acquire() as conn:
             record = await repo.get(conn, self.user_id, row_id=row_id, request_id=request_id)
         if record is None:

@@ -150,7 +150,7 @@ class MemoryService:
 def _parse_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > 2**63 - 1:
         raise InvalidInputError("`cursor` is not one this server returned: pass `next_cursor` from the "
                                 "previous page, or omit it for the first page.")
     return int(cursor)

@@ -22,17 +22,15 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def content(text: Any, max_chars: int, field: str = "content") -> str:
+def content(text: Any, max_chars: int, field: str = "content", setting: str | None = "MAX_CONTENT_CHARS") -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"`{field}` must be a string.")
     text = text.strip()
     if not text:
         raise InvalidInputError(f"`{field}` is empty: pass the text to store.")
     if len(text) > max_chars:
-        raise InvalidInputError(
-            f"`{field}` is {len(text)} characters; the limit is {max_chars} (MAX_CONTENT_CHARS). "
-            "Split it into smaller pieces."
-        )
+        named = f" ({setting})" if setting else ""
+        raise InvalidInputError(f"`{field}` is {len(text)} characters; the limit is {max_chars}{named}. Shorten it.")
     if "\x00" in text:
         raise InvalidInputError(f"`{field}` contains a NUL character (\\u0000), which cannot be stored.")
     return text
