@@ -117,9 +117,11 @@ async def search(
     source: str | None,
     metadata: dict[str, Any] | None,
     min_score: float | None,
+    rare_terms: str | None = None,
 ) -> tuple[list[asyncpg.Record], SearchMode]:
     query = HybridQuery(table="memory_shards", columns="t.id, t.content, t.source, t.metadata, t.created_at",
-                        text=text, vector=vector, model=model, limit=limit, min_score=min_score)
+                        text=text, vector=vector, model=model, limit=limit, min_score=min_score,
+                        rare_terms=rare_terms)
     query.filters.append(f"t.user_id = {query.params.add(user_id)}")
     if source is not None:
         query.filters.append(f"t.source = {query.params.add(source)}")

@@ -7,6 +7,10 @@
   `ts_rank_cd`. In hybrid mode its terms are ANDed (precise; the vector side covers recall).
   Without vectors (embedder down) a plain query's terms are ORed so that a question still
   finds the rows sharing its important words.
+  In hybrid mode the lexical side is bounded so that common words cannot make it slow: only
+  the newest LEX_CANDIDATES matches are ranked (ranking is ~10 us a row), and the GIN index is
+  asked for the query's uncommon terms only (see `rare_terms`); the whole query is then checked
+  on those rows. Matching rows are the same; only which of very many matches get ranked differs.
 - Fusion: reciprocal rank fusion, score = sum 1/(RRF_K + rank).
 
 `score` in results is the cosine similarity when the row has a vector from the current model
@@ -16,6 +20,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +28,11 @@ import asyncpg
 import numpy as np
 
 RRF_K = 60
+# Most keyword matches ranked per hybrid query, newest first (see the module docstring).
+LEX_CANDIDATES = 200
+# A lexeme in more than this share of rows is "common": GIN intersections with such posting
+# lists cost tens of ms at 100k rows, while checking it on rows found by rarer terms is cheap.
+COMMON_TERM_SHARE = 0.05
 TEXT_SEARCH_CONFIG = "english"
 SearchMode = Literal["hybrid", "vector", "lexical"]
 
@@ -53,6 +63,9 @@ class HybridQuery:
     limit: int = 10
     min_score: float | None = None
     candidates: int = 0  # rows taken from each side before fusion; 0 = derived from limit
+    # tsquery text ANDing some of the query's lexemes (the uncommon ones): the GIN index is asked
+    # for these, the whole query is checked on the rows found. Hybrid, operator-free text only.
+    rare_terms: str | None = None
 
 
 def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
@@ -87,12 +100,31 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
         similarity = "NULL::float8"
     if use_text:
         tsquery = tsquery_sql(p, q.text or "", match_any=not use_vector)
+        if use_vector:
+            # Rank only the newest matches: a query made of common words matches most rows, and
+            # ranking them all reads the whole table (~150 ms at 100k rows). The ANDed match is
+            # already precise and the vector side carries recall, so newest-first is a sound bound.
+            match = "t.content_tsv @@ q.query"
+            if q.rare_terms and not _OPERATOR_SYNTAX.search(q.text or ""):
+                # Index lookup on the uncommon terms; `ts_match_vq` (the function behind @@) keeps
+                # the planner from intersecting the common terms' huge posting lists in GIN.
+                match = f"t.content_tsv @@ {p.add(q.rare_terms)}::tsquery AND ts_match_vq(t.content_tsv, q.query)"
+            matches = f"""(
+                    SELECT t.id, t.content_tsv, q.query
+                    FROM {q.table} t, (SELECT {tsquery} AS query) q
+                    WHERE {where} AND {match}
+                    ORDER BY t.id DESC LIMIT {max(LEX_CANDIDATES, int(k))}) t"""
+        else:
+            # Keywords are the only signal here (ORed terms): rank every match.
+            matches = f"""(
+                    SELECT t.id, t.content_tsv, q.query
+                    FROM {q.table} t, (SELECT {tsquery} AS query) q
+                    WHERE {where} AND t.content_tsv @@ q.query) t"""
         ctes.append(
             f"""lex AS (
                 SELECT id, score, row_number() OVER (ORDER BY score DESC, id DESC) AS rank FROM (
-                    SELECT t.id, ts_rank_cd(t.content_tsv, q.query) AS score
-                    FROM {q.table} t, (SELECT {tsquery} AS query) q
-                    WHERE {where} AND t.content_tsv @@ q.query
+                    SELECT t.id, ts_rank_cd(t.content_tsv, t.query) AS score
+                    FROM {matches}
                     ORDER BY score DESC, t.id DESC LIMIT {int(k)}) matched)"""
         )
     if not ctes:
@@ -126,6 +158,46 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
         LIMIT {p.add(q.limit)}
     """
     return sql, p.values, mode
+
+
+_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+
+
+class TermShares:
+    """Share of rows containing each common lexeme of a table's `content_tsv`, from the planner's
+    statistics (kept current by autovacuum's ANALYZE), re-read every `ttl_s` seconds."""
+
+    def __init__(self, table: str, ttl_s: float = 300.0) -> None:
+        self.table = table
+        self.ttl_s = ttl_s
+        self._shares: dict[str, float] = {}
+        self._read_at = -ttl_s
+
+    async def shares(self, conn: asyncpg.Connection) -> dict[str, float]:
+        now = time.monotonic()
+        if now - self._read_at >= self.ttl_s:
+            row = await conn.fetchrow(
+                "SELECT most_common_elems::text::text[] AS lexemes, most_common_elem_freqs AS shares "
+                "FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'content_tsv'",
+                self.table,
+            )
+            self._shares = dict(zip(row["lexemes"], row["shares"], strict=False)) if row and row["lexemes"] else {}
+            self._read_at = now
+        return self._shares
+
+    async def rare_terms(self, conn: asyncpg.Connection, text: str) -> str | None:
+        """A tsquery ANDing the lexemes of `text` in at most COMMON_TERM_SHARE of the rows (else its
+        two least common ones), or None when the text has operators or no lexeme."""
+        if _OPERATOR_SYNTAX.search(text):
+            return None
+        shares = await self.shares(conn)
+        query = await conn.fetchval(f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text", text)
+        lexemes = sorted({m.replace("''", "'") for m in _LEXEME.findall(query or "")},
+                         key=lambda lexeme: (shares.get(lexeme, 0.0), lexeme))
+        if not lexemes:
+            return None
+        chosen = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_TERM_SHARE] or lexemes[:2]
+        return " & ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in chosen)
 
 
 def result_score(record: asyncpg.Record) -> float:

@@ -6,13 +6,13 @@ depends on the embedder: without one the row is stored waiting for a vector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from mcp_server.db import memories as repo
-from mcp_server.db.search import result_score
+from mcp_server.db.search import TermShares, result_score
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import (
@@ -47,6 +47,7 @@ class MemoryService:
     pool: asyncpg.Pool
     embedder: EmbedderRuntime
     settings: Settings
+    term_shares: TermShares = field(default_factory=lambda: TermShares("memory_shards"))
 
     @property
     def user_id(self) -> str:
@@ -85,9 +86,10 @@ class MemoryService:
         threshold = check.score_threshold(min_score)
         vector = await self.embedder.try_embed_query(text)
         async with self.pool.acquire() as conn:
+            rare = await self.term_shares.rare_terms(conn, text) if vector is not None else None
             records, mode = await repo.search(
                 conn, self.user_id, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
-                limit=count, source=label, metadata=meta, min_score=threshold,
+                limit=count, source=label, metadata=meta, min_score=threshold, rare_terms=rare,
             )
         results = [
             RecalledMemory(id=r["id"], content=r["content"], source=r["source"], metadata=r["metadata"],

@@ -1,0 +1,44 @@
+"""The bounded lexical side finds the same rows: asking GIN for the uncommon terms only, then
+checking the whole query, matches exactly what the plain tsquery matches."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_server.app_context import open_app
+from mcp_server.db import memories as repo
+from mcp_server.db.search import TermShares
+from mcp_server.embeddings import HashingEmbedder
+from mcp_server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: Settings) -> None:
+    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
+        rows = [(f"deploy note {i}" + (" kafka" if i % 50 == 0 else "") + (" canary" if i % 7 == 0 else ""),)
+                for i in range(600)]
+        await conn.executemany(
+            "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ('tester', $1, md5($1))", rows
+        )
+        await conn.execute("ANALYZE memory_shards")
+
+        shares = TermShares("memory_shards")
+        assert (await shares.shares(conn))["deploy"] == pytest.approx(1.0)
+        assert await shares.rare_terms(conn, "deploy kafka") == "'kafka'"
+        # Only common terms: the two least common ones go to the index.
+        assert await shares.rare_terms(conn, "deploy note") == "'deploy' & 'note'"
+        # Operators keep the user's query as is.
+        assert await shares.rare_terms(conn, "deploy -kafka") is None
+        assert await shares.rare_terms(conn, "the of") is None  # stop words only: no lexeme
+
+        vector = HashingEmbedder(settings.embedding_dim).embed_sync(["deploy kafka canary"])[0]
+        for text in ("deploy kafka", "deploy canary", "deploy kafka canary", "note deploy"):
+            found = []
+            for rare in (None, await shares.rare_terms(conn, text)):
+                records, mode = await repo.search(conn, "tester", text=text, vector=vector, model="hashing-v1",
+                                                  limit=100, source=None, metadata=None, min_score=None,
+                                                  rare_terms=rare)
+                assert mode == "hybrid"
+                found.append([r["id"] for r in records])
+            assert found[0] == found[1], text
