@@ -141,6 +141,7 @@ def detect_existing_revision(connection: Connection, settings: Settings) -> str 
         ("0008", "context_keys" in pattern_columns),
         ("0009", "memory_ids" in conversation_columns),
         ("0010", _has_policy(connection, "memory_shards", "aletheia_user_isolation")),
+        ("0011", bool(connection.execute(text("SELECT to_regproc('aletheia_term_shares')")).scalar())),
     ]
     found = None
     for revision, present in markers:

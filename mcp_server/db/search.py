@@ -176,12 +176,10 @@ class TermShares:
     async def shares(self, conn: asyncpg.Connection) -> dict[str, float]:
         now = time.monotonic()
         if now - self._read_at >= self.ttl_s:
-            row = await conn.fetchrow(
-                "SELECT most_common_elems::text::text[] AS lexemes, most_common_elem_freqs AS shares "
-                "FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'content_tsv'",
-                self.table,
-            )
-            self._shares = dict(zip(row["lexemes"], row["shares"], strict=False)) if row and row["lexemes"] else {}
+            # Through a SECURITY DEFINER function (migration 0011): pg_stats hides tables with
+            # row-level security from the app role.
+            rows = await conn.fetch("SELECT lexeme, share FROM aletheia_term_shares($1::regclass)", self.table)
+            self._shares = {r["lexeme"]: float(r["share"]) for r in rows}
             self._read_at = now
         return self._shares
 

@@ -3,6 +3,7 @@ checking the whole query, matches exactly what the plain tsquery matches."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from mcp_server.app_context import open_app
@@ -14,14 +15,16 @@ from mcp_server.settings import Settings
 pytestmark = pytest.mark.anyio
 
 
-async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: Settings) -> None:
+async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: Settings, database_url: str) -> None:
     async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
         rows = [(f"deploy note {i}" + (" kafka" if i % 50 == 0 else "") + (" canary" if i % 7 == 0 else ""),)
                 for i in range(600)]
         await conn.executemany(
             "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ('tester', $1, md5($1))", rows
         )
-        await conn.execute("ANALYZE memory_shards")
+        owner = await asyncpg.connect(database_url)  # ANALYZE needs the owner, not the app role
+        await owner.execute("ANALYZE memory_shards")
+        await owner.close()
 
         shares = TermShares("memory_shards")
         assert (await shares.shares(conn))["deploy"] == pytest.approx(1.0)
