@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import anyio
 import asyncpg
 
-from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget, open_pool, resolve_target
+from mcp_server.db.schema_check import schema_is_current
 from mcp_server.embeddings import Embedder
 from mcp_server.schemas import ServerStatus
 from mcp_server.services import reembed
@@ -66,7 +66,10 @@ async def open_app(
     settings: Settings, *, embedder: Embedder | None = None, load_in_background: bool = True
 ) -> AsyncIterator[AppContext]:
     target = await resolve_target(settings)
-    await migrate.upgrade(target, settings)
+    if not await schema_is_current(target, settings):
+        from mcp_server.db import migrate  # Alembic is imported only when something must change
+
+        await migrate.upgrade(target, settings)
     pool = await open_pool(target, settings)
     runtime = EmbedderRuntime(settings, embedder)
     try:

@@ -545,8 +545,11 @@ def db_revision(message: str = typer.Option(..., "-m", "--message", help="What t
     from alembic import command
 
     from mcp_server.db.migrate import alembic_config
+    from mcp_server.db.schema_check import shipped_head
 
-    script = command.revision(alembic_config(_settings(), stdout=sys.stdout), message=message)
+    # Revisions are numbered (0012, ...): the start-up fast path finds the head by number.
+    next_id = f"{int(shipped_head()) + 1:04d}"
+    script = command.revision(alembic_config(_settings(), stdout=sys.stdout), message=message, rev_id=next_id)
     scripts = script if isinstance(script, list) else [script]
     for s in scripts:
         if s is not None:

@@ -13,20 +13,21 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import asyncpg
 from pgvector.asyncpg import register_vector
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from mcp_server.db.embedded import EMBEDDED_DATABASE, start_embedded_server, with_database
 from mcp_server.errors import ConfigurationError, DatabaseUnavailableError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import redact_url
 from mcp_server.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +217,8 @@ async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool 
 
 def sqlalchemy_engine(target: DatabaseTarget, timeout: float) -> AsyncEngine:
     """An SQLAlchemy engine over asyncpg (used by the `alembic` command line)."""
+    from sqlalchemy.ext.asyncio import create_async_engine  # only migrations need SQLAlchemy
+    from sqlalchemy.pool import NullPool
 
     async def creator() -> asyncpg.Connection:
         return await asyncpg.connect(target.dsn, timeout=timeout)
@@ -225,6 +228,8 @@ def sqlalchemy_engine(target: DatabaseTarget, timeout: float) -> AsyncEngine:
 
 def engine_over(connection: asyncpg.Connection) -> AsyncEngine:
     """An SQLAlchemy engine that uses one already-open asyncpg connection (for Alembic)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
 
     async def creator() -> asyncpg.Connection:
         return connection

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from mcp_server.db.engine import DatabaseTarget, connect, engine_over
 from mcp_server.db.models import VECTOR_COLUMNS
+from mcp_server.db.schema_check import migrations_dir
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 
@@ -39,12 +40,7 @@ T = TypeVar("T")
 
 
 def _migrations_dir() -> Path:
-    """`migrations/` at the repository root, or its copy inside an installed wheel."""
-    package_dir = Path(__file__).resolve().parent.parent
-    for candidate in (package_dir / "_migrations", package_dir.parent / "migrations"):
-        if (candidate / "env.py").exists():
-            return candidate
-    raise FileNotFoundError("Alembic migrations not found next to the mcp_server package")
+    return migrations_dir()
 
 
 def alembic_config(settings: Settings, stdout: TextIO | None = None) -> Config:

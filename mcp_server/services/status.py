@@ -8,7 +8,7 @@ from mcp_server import __version__
 from mcp_server.db import memories
 from mcp_server.db.engine import DatabaseTarget
 from mcp_server.db.introspect import pgvector_status, schema_revision, server_version, table_counts
-from mcp_server.db.migrate import head_revision
+from mcp_server.db.schema_check import shipped_head
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import DatabaseStatus, ServerStatus, TableCounts
 from mcp_server.services.embedding_runtime import EmbedderRuntime
@@ -30,7 +30,7 @@ async def collect_status(pool: asyncpg.Pool, target: DatabaseTarget, embedder: E
         user_id=user_id,
         database=DatabaseStatus(kind="embedded" if target.embedded else "external", location=location,
                                 server_version=version, pgvector_version=vector.installed_version,
-                                schema_revision=revision, schema_head=head_revision(settings)),
+                                schema_revision=revision, schema_head=shipped_head()),
         embedder=embedder.status(),
         counts=TableCounts(memories=total, memories_awaiting_embedding=waiting, **other),
     )

@@ -69,7 +69,7 @@ def test_db_revision_creates_a_file_after_head(tmp_path: Path, monkeypatch: pyte
 
     assert result.exit_code == 0, result.output
     created = list((copy / "versions").glob("*add_widgets.py"))
-    assert len(created) == 1
+    assert len(created) == 1 and created[0].name == f"{int(HEAD) + 1:04d}_add_widgets.py"
     assert f'down_revision: str | None = "{HEAD}"' in created[0].read_text().replace("'", '"')
 
 

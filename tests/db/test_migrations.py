@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget, engine_over
 from mcp_server.db.models import metadata
+from mcp_server.db.schema_check import shipped_head
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 from tests.conftest import HEAD, clean_env, make_settings
@@ -108,6 +109,7 @@ async def test_each_revision_downgrades_one_step(database_url: str, settings: Se
 def test_exactly_one_head(tmp_path: Path) -> None:
     script = ScriptDirectory.from_config(migrate.alembic_config(make_settings(None, tmp_path)))
     assert len(script.get_heads()) == 1
+    assert script.get_current_head() == shipped_head()  # the start-up fast path agrees with Alembic
     assert [r.revision for r in script.walk_revisions()] == [f"{i:04d}" for i in range(int(HEAD), 0, -1)]
 
 
