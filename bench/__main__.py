@@ -18,6 +18,7 @@ import anyio
 
 from bench.corpus import make_corpus
 from bench.ours import bench_ours
+from bench.patterns import bench_find_patterns, bench_patterns_import
 from bench.report import print_table, write_chart
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,6 +53,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 from bench.peers import bench_peers
 
                 runs.extend(await bench_peers(corpus, workdir, calls))
+        print("[bench] patterns ...", file=sys.stderr, flush=True)
+        patterns = await bench_find_patterns(workdir, calls, count=500 if args.smoke else 10_000)
+        patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
@@ -59,6 +63,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "embedder": "hashing (384-d) for every system; embedding cost included in each call's latency",
         "calls_per_figure": calls,
         "runs": runs,
+        "patterns": patterns,
     }
 
 

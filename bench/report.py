@@ -34,6 +34,15 @@ def print_table(results: dict[str, Any]) -> None:
     if not console.is_terminal:  # a log file or CI: do not squeeze the table into 80 columns
         console = Console(width=200)
     console.print(table)
+    patterns = results.get("patterns")
+    if patterns:
+        imported = patterns.get("import", {})
+        console.print(
+            f"find_patterns (file_path + query) at {patterns['patterns']} patterns: "
+            f"p50/p95/p99 {_fmt(patterns['find_patterns'])} ms; patterns import of {imported.get('files')} files: "
+            f"{imported.get('embedding_included', {}).get('files_per_s', '-')} files/s with embeddings, "
+            f"{imported.get('embedding_excluded', {}).get('files_per_s', '-')} files/s without"
+        )
 
 
 def write_chart(results: dict[str, Any], path: Path) -> Path | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import numpy as np
@@ -28,7 +28,6 @@ WARMUP = 50
 # run must end: chroma-mcp's store tool reads every id of the collection on each call, so at
 # 100k rows its ~550 calls take minutes, and at 1M they would take hours.
 STAGE_LIMIT_S = 1800.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,25 @@ def exact_top10(vectors: np.ndarray, queries: list[str]) -> list[Exact]:
     return [Exact(row, float(t)) for row, t in zip(scores, tenth, strict=True)]
 
 
-async def within(stage: str, func: Callable[[], Awaitable[T]], limit: float = STAGE_LIMIT_S) -> T:
-    """Run one stage under a time limit; leaving the MCP session on timeout stops the server."""
-    try:
-        with anyio.fail_after(limit):
-            return await func()
-    except TimeoutError as exc:
-        raise PeerError(f"{stage}: no result within {limit:.0f} s, stopped") from exc
+class Stages:
+    """One cancel scope over a whole MCP session, its deadline moved at each stage.
+
+    A hang anywhere ends the session, which stops the server: the handshake included, which the
+    client's read timeout does not cover (a server that never answers `initialize` blocks forever).
+    """
+
+    def __init__(self, first: str, limit: float) -> None:
+        self.scope = anyio.CancelScope()
+        self.begin(first, limit)
+
+    def begin(self, name: str, limit: float = STAGE_LIMIT_S) -> None:
+        self.name, self.limit = name, limit
+        self.scope.deadline = anyio.current_time() + limit
+
+    def check(self) -> None:
+        """After the scope: raise if it was cut short by a deadline."""
+        if self.scope.cancelled_caught:
+            raise PeerError(f"{self.name}: no result within {self.limit:.0f} s, server stopped")
 
 
 async def load(peer: Peer, python: Path, data_dir: Path, shared: SharedCorpus, log: Path) -> dict[str, Any]:
@@ -133,21 +144,24 @@ async def measure(peer: Peer, python: Path, data_dir: Path, corpus: Corpus, shar
     exact = exact_top10(shared.vectors, recall_queries)
     notes = [f"benchmark remember {i}: {q}" for i, q in enumerate(queries)]
     result: dict[str, Any] = {}
-    with RssSampler() as rss:
+    stages = Stages("start", HANG_LIMIT_S)
+    with RssSampler() as rss, stages.scope:
         started = time.perf_counter()
         async with peer_session(python, peer.serve_args(data_dir), peer.env(data_dir, log)) as client:
-            tools = {tool.name for tool in (await within("start", client.list_tools)).tools}
+            tools = {tool.name for tool in (await client.list_tools()).tools}
             result["warm_start_s"] = round(time.perf_counter() - started, 3)  # spawn to first answer, store loaded
             if missing := {peer.find_tool, peer.store_tool} - tools:
                 raise PeerError(f"tools missing: {sorted(missing)} (has {sorted(tools)})")
-            result["recall_at_10"] = await within(
-                "recall@10", lambda: recall_at_10(client, peer, recall_queries, exact))
-            result["recall"] = (await within("find", lambda: timed_calls(
-                client, peer.find_tool, [peer.find_arguments(q) for q in queries], check=_full_page(peer),
-                warmup=WARMUP))).as_dict()
-            result["store"] = (await within("store", lambda: timed_calls(
+            stages.begin("recall@10")
+            result["recall_at_10"] = await recall_at_10(client, peer, recall_queries, exact)
+            stages.begin("find")
+            result["recall"] = (await timed_calls(client, peer.find_tool, [peer.find_arguments(q) for q in queries],
+                                                  check=_full_page(peer), warmup=WARMUP)).as_dict()
+            stages.begin("store")
+            result["store"] = (await timed_calls(
                 client, peer.store_tool, [peer.store_arguments(i, n, i % 100) for i, n in enumerate(notes)],
-                warmup=WARMUP))).as_dict()
+                warmup=WARMUP)).as_dict()
+    stages.check()
     result["peak_rss_mb"] = rss.peak_mb
     return result
 

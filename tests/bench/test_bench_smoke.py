@@ -25,3 +25,7 @@ def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:
     assert run["load"]["import_rows"] == 1000
     assert run["cold_start_s"] > 0 and run["warm_start_s"] > 0 and run["peak_rss_mb"] > 0
     assert "aletheia-mcp" in result.stdout  # the table was printed
+    patterns = results["patterns"]
+    assert patterns["find_patterns"]["calls"] == 60 and patterns["patterns"] == 500
+    assert patterns["import"]["embedding_included"]["files_per_s"] > 0
+    assert patterns["import"]["embedding_excluded"]["files_per_s"] > 0
