@@ -32,23 +32,36 @@ async def insert(
     metadata: dict[str, Any],
     embedding: np.ndarray | None,
     model: str | None,
-) -> tuple[int, bool]:
-    """Insert unless this user has the same content; returns (id, created)."""
+) -> tuple[int, bool, str | None]:
+    """Insert unless this user has the same content; returns (id, created, embedding_model).
+
+    One round trip: the existing row is read in the same statement when the insert conflicts.
+    """
     digest = content_hash(content)
-    new_id = await conn.fetchval(
+    row = await conn.fetchrow(
         """
-        INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, embedding, embedding_model)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
-        ON CONFLICT (user_id, content_hash) DO NOTHING
-        RETURNING id
+        WITH inserted AS (
+            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, embedding, embedding_model)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (user_id, content_hash) DO NOTHING
+            RETURNING id, embedding_model
+        )
+        SELECT id, true AS created, embedding_model FROM inserted
+        UNION ALL
+        SELECT id, false, embedding_model FROM memory_shards
+        WHERE user_id = $1 AND content_hash = $3 AND NOT EXISTS (SELECT FROM inserted)
         """,
         user_id, content, digest, source, metadata, embedding, model if embedding is not None else None,
     )
-    if new_id is not None:
-        return int(new_id), True
-    existing = await find_by_hash(conn, user_id, digest)
-    assert existing is not None  # the conflicting row exists: we just collided with it
-    return int(existing), False
+    if row is None:
+        # The conflicting row was committed by another session after this statement's snapshot
+        # was taken (two identical remembers at once): it is visible to a new statement.
+        row = await conn.fetchrow(
+            "SELECT id, false AS created, embedding_model FROM memory_shards WHERE user_id = $1 AND content_hash = $2",
+            user_id, digest,
+        )
+        assert row is not None  # the conflicting row exists: we just collided with it
+    return int(row["id"]), bool(row["created"]), row["embedding_model"]
 
 
 async def get(conn: asyncpg.Connection, user_id: str, memory_id: int) -> asyncpg.Record | None:

@@ -59,23 +59,14 @@ class MemoryService:
         text = check.content(content, self.settings.max_content_chars)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata) or {}
-        digest = repo.content_hash(text)
-        async with self.pool.acquire() as conn:
-            existing = await repo.find_by_hash(conn, self.user_id, digest)
-        if existing is not None:
-            return RememberResult(id=existing, created=False, embedded=await self._is_embedded(existing))
+        # Embed first, then insert-or-find in one statement: one round trip for new content
+        # (a duplicate costs an embedding that is not stored).
         vectors = await self.embedder.try_embed_documents([text])
         vector = vectors[0] if vectors else None
         async with self.pool.acquire() as conn:
-            memory_id, created = await repo.insert(conn, self.user_id, text, label, meta, vector,
-                                                   self.embedder.model)
-        embedded = vector is not None if created else await self._is_embedded(memory_id)
-        return RememberResult(id=memory_id, created=created, embedded=embedded)
-
-    async def _is_embedded(self, memory_id: int) -> bool:
-        async with self.pool.acquire() as conn:
-            record = await repo.get(conn, self.user_id, memory_id)
-        return record is not None and record["embedding_model"] == self.embedder.model
+            memory_id, created, model = await repo.insert(conn, self.user_id, text, label, meta, vector,
+                                                          self.embedder.model)
+        return RememberResult(id=memory_id, created=created, embedded=model == self.embedder.model)
 
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
                      metadata: dict[str, Any] | None = None, min_score: float | None = None) -> RecallResult:
