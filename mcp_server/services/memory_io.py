@@ -113,9 +113,8 @@ async def import_jsonl(
 async def _store_batch(conn: asyncpg.Connection, user_id: str, batch: list[_Row]) -> int:
     """One batch in one transaction; returns the number of rows inserted."""
     async with conn.transaction():
-        # Not waiting for the WAL flush is safe here: a batch lost in a crash is simply imported
-        # again by the next run (duplicates are skipped), and no other write is affected.
-        await conn.execute("SET LOCAL synchronous_commit = off")
+        # Committed batches must survive a crash (the import reports them as done), so the WAL
+        # flush is waited for: synchronous_commit stays on.
         await conn.copy_records_to_table(
             "memory_import",
             records=[(r.content, r.digest, r.source, r.metadata, r.created_at) for r in batch],
