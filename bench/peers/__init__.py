@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 
 from bench.corpus import Corpus
-from bench.peers.measure import SharedCorpus, load, measure, server_log_hint, write_corpus
+from bench.peers.measure import SharedCorpus, load, measure_peer, server_log_hint, write_corpus
 from bench.peers.specs import PEERS, Peer
 from bench.peers.venvs import VENVS, PeerError, ensure_venv
 
@@ -31,9 +31,9 @@ def _reason(exc: BaseException) -> str:
     """One line: the innermost exception of (nested) exception groups, type and message."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    if isinstance(exc, PeerError):
-        return " ".join(str(exc).split())
     text = " ".join(str(exc).split())
+    if isinstance(exc, PeerError):  # already worded for the results
+        return text
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
@@ -66,7 +66,7 @@ async def bench_peer(peer: Peer, corpus: Corpus, shared: SharedCorpus, workdir: 
         result["load"] = await load(peer, python, data_dir, shared, log)
         stage = "measure"
         print(f"[bench] N={len(corpus)}: {peer.system}: measuring ...", file=sys.stderr, flush=True)
-        result.update(await measure(peer, python, data_dir, corpus, shared, calls, log))
+        result.update(await measure_peer(peer, python, data_dir, corpus, shared, calls, log))
     except Exception as exc:  # a peer's failure is one of its results, never the end of the benchmark
         hint = server_log_hint(log) if stage == "measure" else ""
         result["error"] = f"{stage}: {_reason(exc)}{hint}"

@@ -136,7 +136,7 @@ def _full_page(peer: Peer) -> Callable[[Any], None]:
     return check
 
 
-async def measure(peer: Peer, python: Path, data_dir: Path, corpus: Corpus, shared: SharedCorpus, calls: int,
+async def measure_peer(peer: Peer, python: Path, data_dir: Path, corpus: Corpus, shared: SharedCorpus, calls: int,
                   log: Path) -> dict[str, Any]:
     """One session: start-up, recall@10, the find tool, then the store tool (which adds rows, so last)."""
     queries = [corpus.queries[i % len(corpus.queries)] for i in range(calls + WARMUP)]

@@ -42,7 +42,8 @@ class Peer:
 
     def env(self, data_dir: Path, log: Path) -> dict[str, str]:
         # HF_HUB_OFFLINE: should anything still reach for a model download, fail at once, not after retries.
-        return {"PEER_LOG": str(log), "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
+        # COLUMNS: rich (their log handler) wraps at 80 columns when not on a terminal; keep log lines whole.
+        return {"PEER_LOG": str(log), "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "COLUMNS": "240"}
 
     def serve_args(self, data_dir: Path) -> list[str]:
         return [str(self.script_path), "serve"]
