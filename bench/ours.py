@@ -88,20 +88,27 @@ async def load_corpus(corpus: Corpus, data_dir: Path) -> dict[str, Any]:
 
 
 async def vector_recall_at_10(corpus: Corpus, data_dir: Path, n_queries: int = 100) -> float:
-    """Overlap of the HNSW top-10 (server settings) with the exact top-10 (sequential scan)."""
+    """Share of the HNSW top-10 (server settings) that belongs to the exact top-10 (sequential scan).
+
+    Tie-aware, like the peers' figure: a returned row as close as the exact 10th counts as a hit.
+    """
     settings = settings_for(data_dir)
     embedder = HashingEmbedder(settings.embedding_dim, model=MODEL)
     async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
-        sql = ("SELECT id FROM memory_shards WHERE user_id = $2 AND embedding_model = $3 "
-               "ORDER BY embedding <=> $1 LIMIT 10")
+        sql = ("SELECT id, embedding <=> $1 AS distance FROM memory_shards WHERE user_id = $2 "
+               "AND embedding_model = $3 ORDER BY embedding <=> $1 LIMIT 10")
         total = 0.0
         for query in corpus.queries[:n_queries]:
             vector = embedder.embed_sync([query])[0]
-            approximate = {r["id"] for r in await conn.fetch(sql, vector, USER, MODEL)}
+            approximate = await conn.fetch(sql, vector, USER, MODEL)
             async with conn.transaction():
                 await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
-                exact = {r["id"] for r in await conn.fetch(sql, vector, USER, MODEL)}
-            total += len(approximate & exact) / max(1, len(exact))
+                exact = await conn.fetch(sql, vector, USER, MODEL)
+            if not exact:
+                continue
+            tenth = max(r["distance"] for r in exact)
+            hits = sum(1 for r in approximate if r["distance"] <= tenth + 1e-9)
+            total += min(hits, len(exact)) / len(exact)
     return round(total / n_queries, 4)
 
 
