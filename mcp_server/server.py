@@ -19,6 +19,7 @@ from mcp_server.tools import conversations as conversation_tools
 from mcp_server.tools import memory as memory_tools
 from mcp_server.tools import patterns as pattern_tools
 from mcp_server.tools import status as status_tools
+from mcp_server.tools.schema_inline import inline_output_schemas
 
 INSTRUCTIONS = """\
 aletheia gives you a long-term memory that persists across sessions, and your team's engineering
@@ -58,5 +59,6 @@ def create_server(
     memory_tools.register(mcp)
     pattern_tools.register(mcp)
     conversation_tools.register(mcp)
+    inline_output_schemas(mcp)
     status_tools.register(mcp)
     return mcp
