@@ -147,12 +147,19 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
         score_filter = f"WHERE similarity >= {threshold}" if not use_text else (
             f"WHERE similarity IS NULL OR similarity >= {threshold}"
         )
+    # The hits' rows are fetched by `id = ANY(<the hit ids>)`: a primary-key lookup that the
+    # planner keeps under row-level security (a plain join on the fused ids made it hash or scan
+    # the whole table: 40 ms instead of 0.5 ms at 30k rows).
     sql = f"""
-        WITH {", ".join(ctes)}
+        WITH {", ".join(ctes)},
+        hits AS MATERIALIZED (
+            SELECT {hit_id} AS hit_id, {lexical} AS lexical, {fused} AS fused FROM {source}
+        )
         SELECT * FROM (
-            SELECT {q.columns}, {similarity} AS similarity, {lexical} AS lexical, {fused} AS fused
-            FROM {source} JOIN {q.table} t ON t.id = {hit_id}
-        ) hits
+            SELECT {q.columns}, {similarity} AS similarity, hits.lexical, hits.fused
+            FROM {q.table} t JOIN hits ON hits.hit_id = t.id
+            WHERE t.id = ANY (ARRAY(SELECT hit_id FROM hits))
+        ) found
         {score_filter}
         ORDER BY fused DESC, id DESC
         LIMIT {p.add(q.limit)}
