@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mcp_server.db import migrate
 from mcp_server.db.engine import connect, open_pool, resolve_target
+from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL
 from mcp_server.embeddings import create_embedder
 from mcp_server.services import reembed
 from mcp_server.settings import Settings
@@ -29,14 +30,10 @@ async def run_reembed(settings: Settings, progress_total: Callable[[int], Callab
     target = await resolve_target(settings)
     conn = await connect(target, settings.db_connect_timeout_s)
     try:
-        stored = await conn.fetch(
-            "SELECT a.atttypmod AS dim FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "WHERE c.relname IN ('memory_shards', 'eng_patterns') AND a.attname = 'embedding' "
-            "AND NOT a.attisdropped AND c.relnamespace = current_schema()::regnamespace"
-        )
+        stored = await conn.fetch(VECTOR_DIMENSIONS_SQL)
     finally:
         await conn.close()
-    stored_dims = {int(r["dim"]) for r in stored if r["dim"] > 0}
+    stored_dims = {int(r["dimension"]) for r in stored}
     current_dim = next(iter(stored_dims)) if len(stored_dims) == 1 else None
     # Migrate at the dimension the columns have; the dimension guard would refuse otherwise.
     await migrate.upgrade(target, settings.model_copy(update={"embedding_dim": current_dim or settings.embedding_dim}))

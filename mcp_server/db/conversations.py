@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +85,3 @@ async def purge_older_than(conn: asyncpg.Connection, user_id: str | None, cutoff
     )
     return int(status.split()[-1])
 
-
-def as_ids(values: Sequence[int]) -> list[int]:
-    return sorted(set(values))

@@ -178,8 +178,9 @@ def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable
     async def setup(conn: asyncpg.Connection) -> None:
         # Every connection handed out works as the app role for the acting user; row-level
         # security then limits it to that user's rows, whatever SQL runs.
-        await conn.execute(f"SET ROLE {APP_ROLE}")
-        await conn.fetchval("SELECT set_config('aletheia.user_id', $1, false)", current_user_id(default_user))
+        # One round trip: set_config('role', ...) is SET ROLE.
+        await conn.fetchval("SELECT set_config('role', $1, false), set_config('aletheia.user_id', $2, false)",
+                            APP_ROLE, current_user_id(default_user))
 
     return setup
 

@@ -26,8 +26,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from mcp_server.db.engine import DatabaseTarget, connect, engine_over
-from mcp_server.db.models import VECTOR_COLUMNS
-from mcp_server.db.schema_check import migrations_dir
+from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL, migrations_dir
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 
@@ -86,20 +85,7 @@ def current_revision(connection: Connection) -> str | None:
 
 def stored_vector_dimensions(connection: Connection) -> dict[str, int]:
     """`{"memory_shards.embedding": 384, ...}` for the vector columns that exist."""
-    rows = connection.execute(
-        text(
-            """
-            SELECT c.relname, a.attname, a.atttypmod
-            FROM pg_attribute a
-            JOIN pg_class c ON c.oid = a.attrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = current_schema() AND NOT a.attisdropped
-              AND (c.relname, a.attname) IN (('memory_shards', 'embedding'), ('eng_patterns', 'embedding'))
-            """
-        )
-    ).all()
-    wanted = {f"{table}.{column}" for table, column in VECTOR_COLUMNS}
-    return {f"{r[0]}.{r[1]}": int(r[2]) for r in rows if f"{r[0]}.{r[1]}" in wanted and r[2] > 0}
+    return {str(r[0]): int(r[1]) for r in connection.execute(text(VECTOR_DIMENSIONS_SQL)).all()}
 
 
 def check_embedding_dimension(connection: Connection, settings: Settings) -> None:

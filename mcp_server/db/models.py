@@ -119,6 +119,3 @@ eng_patterns = Table(
     Index("ix_eng_patterns_embedding_hnsw", "embedding", postgresql_using="hnsw",
           postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_OPTIONS),
 )
-
-# Tables holding a vector column, checked against EMBEDDING_DIM at start-up.
-VECTOR_COLUMNS: tuple[tuple[str, str], ...] = (("memory_shards", "embedding"), ("eng_patterns", "embedding"))
