@@ -98,7 +98,7 @@ class Settings(BaseSettings):
         description="Largest tool result (JSON characters); lists are cut short, long texts shortened.",
     )
     hnsw_ef_search: int = Field(
-        default=100, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
+        default=128, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
         description="HNSW candidate list size per query: higher = better recall, slower.",
     )
 

@@ -75,7 +75,7 @@ def make_settings(database_url: str | None, tmp_path: Path, **overrides: object)
         "data_dir": tmp_path / "data",
         "user_id": "tester",
         "embedding_provider": "hashing",
-        "embedding_model": "hashing-v1",
+        "embedding_model": "hashing-v2",
         "log_level": "WARNING",
     }
     values.update(overrides)

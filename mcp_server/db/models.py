@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
+from mcp_server.db.vectors import HNSW_EF_CONSTRUCTION, HNSW_M
+
 DEFAULT_EMBEDDING_DIM = 384
 
 metadata = MetaData()
@@ -37,7 +39,7 @@ CONVERSATION_TSV_EXPRESSION = (
     "(jsonb_to_tsvector('english'::regconfig, messages, '[\"string\"]'::jsonb) || "
     "jsonb_to_tsvector('english'::regconfig, COALESCE(response, '{}'::jsonb), '[\"string\"]'::jsonb))"
 )
-HNSW_OPTIONS = {"m": 16, "ef_construction": 64}
+HNSW_OPTIONS = {"m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
 
 memory_shards = Table(
     "memory_shards",

@@ -23,6 +23,10 @@ class VectorTable:
         return f"ix_{self.table}_embedding_ivfflat"
 
 
+# HNSW graph density (migration 0013 explains the choice and builds the same index).
+HNSW_M = 24
+HNSW_EF_CONSTRUCTION = 100
+
 MEMORIES = VectorTable("memory_shards", "content")
 # A pattern's vector is made from its title, description and leading content (long rule files
 # exceed what embedding models read: see services/patterns.embedding_text, which must agree).
@@ -91,5 +95,5 @@ async def build_index(conn: asyncpg.Connection, spec: VectorTable, ivfflat_lists
     else:
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {spec.hnsw_index} ON {spec.table} "
-            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            f"USING hnsw (embedding vector_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
         )

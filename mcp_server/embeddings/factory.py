@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mcp_server.embeddings.base import Embedder
 from mcp_server.embeddings.fastembed import FastEmbedEmbedder
+from mcp_server.embeddings.hashing import DEFAULT_MODEL as HASHING_DEFAULT_MODEL
 from mcp_server.embeddings.hashing import HashingEmbedder
 from mcp_server.embeddings.openai import OpenAIEmbedder
 from mcp_server.embeddings.sentence_transformers import SentenceTransformersEmbedder
@@ -18,9 +19,9 @@ def hashing_model_name(configured: str) -> str:
 
     EMBEDDING_MODEL defaults to a fastembed model; recording "BAAI/bge-small-en-v1.5" for hashed
     vectors would make them look interchangeable with real ones, so only a name that says
-    "hashing" is kept.
+    "hashing" is kept (and keeps making the vectors it made before: see embeddings/hashing.py).
     """
-    return configured if configured.lower().startswith("hashing") else "hashing-v1"
+    return configured if configured.lower().startswith("hashing") else HASHING_DEFAULT_MODEL
 
 
 def create_embedder(settings: Settings) -> Embedder:

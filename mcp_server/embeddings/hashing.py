@@ -5,6 +5,12 @@ text on every machine and every Python version (blake2b and fixed 64-bit arithme
 salted built-in `hash()`). It captures lexical overlap only, not meaning, which is enough for
 recall to work end to end.
 
+Model ids: `hashing-v2` (the default) skips English stop words, as the keyword index does: words
+such as "the" and "we" sit in nearly every text, pull all vectors towards one common direction and
+make nearest neighbours both less meaningful and harder for an HNSW index to find. Any other
+hashing id (`hashing-v1`, or a name chosen in EMBEDDING_MODEL) hashes every word, so vectors
+already stored under that id stay comparable with new ones.
+
 Speed matters because `reembed` may run it over a whole database: Python only tokenises and
 looks words up in a bounded cache; bigrams, term counts and bucketing are done by numpy for the
 whole batch at once.
@@ -20,6 +26,10 @@ from functools import lru_cache
 import numpy as np
 
 from mcp_server.embeddings.base import describe, run_cpu_bound, validate_vectors
+from mcp_server.embeddings.stopwords import ENGLISH_STOP_WORDS
+
+DEFAULT_MODEL = "hashing-v2"
+_SKIPS_STOP_WORDS = {"hashing-v2"}
 
 _TOKEN = re.compile(r"\w+")
 # A text with no word token at all ("", "!!!") is hashed as this prefix plus its raw content, so
@@ -59,25 +69,28 @@ class HashingEmbedder:
 
     name = "hashing"
 
-    def __init__(self, dimension: int, model: str = "hashing-v1") -> None:
+    def __init__(self, dimension: int, model: str = DEFAULT_MODEL) -> None:
         if dimension < 1:
             raise ValueError("dimension must be at least 1")
         self.dimension = dimension
         self.model = model
         self._label = describe(self.name, model)
+        self._stop_words = ENGLISH_STOP_WORDS if model in _SKIPS_STOP_WORDS else frozenset()
 
     def _matrix(self, texts: Sequence[str]) -> np.ndarray:
         """The (texts x dimension) matrix of raw, unnormalised feature weights."""
         hashes: list[int] = []
         lengths: list[int] = []
         for text in texts:
-            tokens = _TOKEN.findall(text.lower()) or [_NO_TOKEN_PREFIX + text]
+            found = _TOKEN.findall(text.lower())
+            # A text made only of stop words ("to be or not to be") keeps them: still a real vector.
+            tokens = [w for w in found if w not in self._stop_words] or found or [_NO_TOKEN_PREFIX + text]
             hashes.extend(map(_word_hash, tokens))  # a C-level loop over the cache
             lengths.append(len(tokens))
         words = np.asarray(hashes, dtype=np.uint64)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
 
-        # Bigrams: neighbouring tokens of the same text.
+        # Bigrams: neighbouring tokens of the same text (stop words already dropped in hashing-v2).
         same_text = rows[:-1] == rows[1:]
         bigrams = _bigram_hash(words[:-1][same_text], words[1:][same_text])
         features = np.concatenate([words, bigrams])

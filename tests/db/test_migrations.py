@@ -18,6 +18,7 @@ from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget, engine_over
 from mcp_server.db.models import metadata
 from mcp_server.db.schema_check import shipped_head
+from mcp_server.db.vectors import HNSW_EF_CONSTRUCTION, HNSW_M
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 from tests.conftest import HEAD, clean_env, make_settings
@@ -82,6 +83,12 @@ async def test_empty_database_upgrades_to_head(database_url: str, settings: Sett
     indexes = {r["indexname"] for r in await fetch_all(database_url, "SELECT indexname FROM pg_indexes")}
     assert {"ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw",
             "ix_memory_shards_content_tsv", "uq_memory_shards_user_content_hash"} <= indexes
+    # The dense HNSW graphs of migration 0013, as `build_index` makes them after a reembed.
+    options = await fetch_all(database_url, "SELECT relname, reloptions FROM pg_class WHERE relname LIKE '%_hnsw'")
+    assert {r["relname"]: sorted(r["reloptions"]) for r in options} == {
+        name: sorted([f"m={HNSW_M}", f"ef_construction={HNSW_EF_CONSTRUCTION}"])
+        for name in ("ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw")
+    }
 
 
 async def test_round_trip_upgrade_downgrade_upgrade(database_url: str, settings: Settings) -> None:

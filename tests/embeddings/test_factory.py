@@ -38,7 +38,7 @@ def test_fastembed_and_openai_record_the_configured_model() -> None:
 
 @pytest.mark.parametrize(
     ("configured", "recorded"),
-    [("hashing-v1", "hashing-v1"), ("hashing-test", "hashing-test"), ("BAAI/bge-small-en-v1.5", "hashing-v1")],
+    [("hashing-v1", "hashing-v1"), ("hashing-test", "hashing-test"), ("BAAI/bge-small-en-v1.5", "hashing-v2")],
 )
 def test_hashing_never_records_another_model_name(configured: str, recorded: str) -> None:
     embedder = create_embedder(settings(embedding_provider="hashing", embedding_model=configured, embedding_dim=64))

@@ -26,7 +26,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 async def test_shape_dtype_and_unit_length() -> None:
     embedder = HashingEmbedder(384)
     assert isinstance(embedder, Embedder)
-    assert (embedder.name, embedder.model, embedder.dimension) == ("hashing", "hashing-v1", 384)
+    assert (embedder.name, embedder.model, embedder.dimension) == ("hashing", "hashing-v2", 384)
     vectors = await embedder.embed_documents(["PostgreSQL stores the vectors", "a second text"])
     for vector in vectors:
         assert vector.dtype == np.float32 and vector.shape == (384,)
@@ -129,3 +129,17 @@ def test_throughput_at_least_5000_texts_per_second() -> None:
     rate = len(texts) / (time.perf_counter() - started)
     assert len(vectors) == 10_000
     assert rate >= 5000, f"{rate:.0f} texts/s"
+
+
+async def test_v2_skips_stop_words_and_v1_keeps_making_the_vectors_it_made() -> None:
+    v2, v1 = HashingEmbedder(384), HashingEmbedder(384, model="hashing-v1")
+    with_fillers = "we should always retry the request with backoff"
+    assert cosine(v2.embed_sync([with_fillers])[0], v2.embed_sync(["should always retry request backoff"])[0]) > 0.999
+    assert cosine(v1.embed_sync([with_fillers])[0], v1.embed_sync(["should always retry request backoff"])[0]) < 0.9
+    # Two texts that share only stop words are unrelated for v2, not for v1.
+    a, b = "the cache and the queue", "the parser and the socket"
+    assert cosine(*v2.embed_sync([a, b])) < cosine(*v1.embed_sync([a, b])) - 0.2
+    # Only stop words: still a real, deterministic unit vector.
+    only_stop = v2.embed_sync(["to be or not to be"])[0]
+    assert abs(float(np.linalg.norm(only_stop)) - 1.0) < 1e-5
+    np.testing.assert_array_equal(only_stop, v1.embed_sync(["to be or not to be"])[0])

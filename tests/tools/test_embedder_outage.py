@@ -82,7 +82,7 @@ async def test_server_embeds_waiting_rows_itself_once_ready(settings: Settings, 
             await anyio.sleep(0.1)
         assert status["counts"]["memories_awaiting_embedding"] == 0
     rows = await sql(database_url, "SELECT embedding_model FROM memory_shards WHERE content_hash = 'h1'")
-    assert rows[0]["embedding_model"] == "hashing-v1"
+    assert rows[0]["embedding_model"] == "hashing-v2"
 
 
 @pytest.mark.parametrize("bad", ["zero", "nan", "short"])

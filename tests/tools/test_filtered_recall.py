@@ -12,6 +12,7 @@ from pgvector.asyncpg import register_vector
 
 from mcp_server.db.vectors import MEMORIES, build_index
 from mcp_server.embeddings import HashingEmbedder
+from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.settings import Settings
 from tests.conftest import make_settings
 from tests.tools.conftest import call
@@ -30,14 +31,14 @@ async def test_filtered_recall_returns_limit_results(client: Client, settings: S
     await call(client, "server_status")  # the schema exists now
     texts = [f"note {i}: {WORDS[i % 10]} {WORDS[(i // 10) % 10]} {WORDS[(i // 100) % 10]} step {i}"
              for i in range(ROWS)]
-    vectors = HashingEmbedder(settings.embedding_dim, model="hashing-v1").embed_sync(texts)
+    vectors = HashingEmbedder(settings.embedding_dim).embed_sync(texts)
     conn = await asyncpg.connect(database_url)
     await register_vector(conn)
     # Bulk load as `memories import` would, then build the HNSW graph once (much faster than per row).
     await conn.execute(f"DROP INDEX {MEMORIES.hnsw_index}")
     await conn.copy_records_to_table(
         "memory_shards",
-        records=[("tester", t, f"h{i}", json.dumps({"group": i % 100}), v, "hashing-v1")
+        records=[("tester", t, f"h{i}", json.dumps({"group": i % 100}), v, DEFAULT_MODEL)
                  for i, (t, v) in enumerate(zip(texts, vectors, strict=True))],
         columns=["user_id", "content", "content_hash", "metadata", "embedding", "embedding_model"],
     )

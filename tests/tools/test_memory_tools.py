@@ -159,6 +159,6 @@ async def test_server_status_reports_database_embedder_and_counts(client: Client
     assert status["database"]["kind"] == "external"
     assert status["database"]["schema_revision"] == status["database"]["schema_head"] == HEAD
     assert status["database"]["pgvector_version"].startswith("0.8")
-    assert status["embedder"] == {"provider": "hashing", "model": "hashing-v1", "dimension": 384,
+    assert status["embedder"] == {"provider": "hashing", "model": "hashing-v2", "dimension": 384,
                                   "state": "ready", "detail": None}
     assert status["counts"]["memories"] == 1 and status["counts"]["memories_awaiting_embedding"] == 0

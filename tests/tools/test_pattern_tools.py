@@ -34,7 +34,7 @@ async def test_crud(client: Client, database_url: str) -> None:
     assert updated["tags"] == ["api", "http"] and updated["title"] == "Validation"
     assert updated["last_updated"] > got["last_updated"]
     rows = await sql(database_url, "SELECT embedding_model, context_keys FROM eng_patterns")
-    assert rows[0]["embedding_model"] == "hashing-v1" and sorted(rows[0]["context_keys"]) == ["d:api", "d:tests"]
+    assert rows[0]["embedding_model"] == "hashing-v2" and sorted(rows[0]["context_keys"]) == ["d:api", "d:tests"]
 
     assert await call(client, "delete_pattern", {"id": created["id"]}) == {"deleted": True}
     assert f"No pattern with id {created['id']}" in await call_error(client, "get_pattern", {"id": created["id"]})

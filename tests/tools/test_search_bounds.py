@@ -10,6 +10,7 @@ from mcp_server.app_context import open_app
 from mcp_server.db import memories as repo
 from mcp_server.db.search import TermShares
 from mcp_server.embeddings import HashingEmbedder
+from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: S
         for text in ("deploy kafka", "deploy canary", "deploy kafka canary", "note deploy"):
             found = []
             for rare in (None, await shares.rare_terms(conn, text)):
-                records, mode = await repo.search(conn, "tester", text=text, vector=vector, model="hashing-v1",
+                records, mode = await repo.search(conn, "tester", text=text, vector=vector, model=DEFAULT_MODEL,
                                                   limit=100, source=None, metadata=None, min_score=None,
                                                   rare_terms=rare)
                 assert mode == "hybrid"
