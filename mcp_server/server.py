@@ -59,6 +59,6 @@ def create_server(
     memory_tools.register(mcp)
     pattern_tools.register(mcp)
     conversation_tools.register(mcp)
-    inline_output_schemas(mcp)
     status_tools.register(mcp)
+    inline_output_schemas(mcp)  # after every tool is registered
     return mcp
