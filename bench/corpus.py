@@ -236,26 +236,51 @@ class Corpus:
         return len(self.texts)
 
 
-def make_corpus(size: int, n_queries: int = 600, vocabulary: int = 5000, seed: int = SEED) -> Corpus:
+def make_corpus(size: int, n_queries: int = 600, vocabulary: int = 5000, seed: int = SEED, topics: int = 200,
+                topic_words: int = 120, topical_share: float = 0.6) -> Corpus:
+    """Notes about topics, as a team's notes are: each is about one subject of the codebase (a
+    service, a table, a practice), so most of its words come from that subject's own vocabulary.
+
+    - Vocabulary: 5,000 words; word frequencies follow Zipf's law (s ~ 1.07), globally and inside
+      each topic (a topic is 120 words of the vocabulary, ranked by their own Zipf weights).
+    - A note: 6-160 words (log-normal, median ~20); 35% filler words ("the", "we", "must"...), and
+      of the rest `topical_share` from its topic, the others from the whole vocabulary.
+    - A query: 2-6 words about one topic, like "what did we decide about <subject>" asked tersely.
+    """
     rng = np.random.default_rng(seed)
     vocab = np.array(_vocabulary(rng, vocabulary))
-    ranks = np.arange(1, len(vocab) + 1)
-    weights = 1.0 / ranks**1.07  # Zipf, s ~ 1.07
-    weights /= weights.sum()
+    weights = _zipf(len(vocab))
+    topic_weights = _zipf(topic_words)
+    # A topic mixes common engineering words with rarer, project-specific names: its words are
+    # drawn without replacement with probability ~ sqrt(global frequency).
+    flatter = np.sqrt(weights) / np.sqrt(weights).sum()
+    topic_vocab = np.stack([rng.choice(len(vocab), size=topic_words, replace=False, p=flatter)
+                            for _ in range(topics)])
+
     lengths = np.clip(rng.lognormal(mean=3.0, sigma=0.6, size=size).astype(int), 6, 160)
     total = int(lengths.sum())
-    content_words = vocab[rng.choice(len(vocab), size=total, p=weights)]
-    fillers = np.array(FILLER)[rng.integers(0, len(FILLER), size=total)]
-    use_filler = rng.random(total) < 0.35
-    words = np.where(use_filler, fillers, content_words)
+    note_topics = np.repeat(rng.integers(0, topics, size=size), lengths)
+    general = rng.choice(len(vocab), size=total, p=weights)
+    topical = topic_vocab[note_topics, rng.choice(topic_words, size=total, p=topic_weights)]
+    kind = rng.random(total)  # < 0.35 filler, then topical, then general
+    content = np.where(kind < 0.35 + 0.65 * topical_share, topical, general)
+    words = np.where(kind < 0.35, np.array(FILLER)[rng.integers(0, len(FILLER), size=total)], vocab[content])
     texts: list[str] = []
     start = 0
     for i, n in enumerate(lengths):
-        chunk = words[start : start + n]
+        texts.append(f"Note {i}: " + " ".join(words[start : start + n]) + ".")
         start += n
-        texts.append(f"Note {i}: " + " ".join(chunk) + ".")
     groups = (rng.permutation(size) % 100).tolist()
-    query_words = vocab[rng.choice(len(vocab), size=n_queries * 6, p=weights)]
+
+    query_topics = rng.integers(0, topics, size=n_queries)
     query_lengths = rng.integers(2, 7, size=n_queries)
-    queries = [" ".join(query_words[i * 6 : i * 6 + query_lengths[i]]) for i in range(n_queries)]
+    queries = [
+        " ".join(vocab[topic_vocab[t, rng.choice(topic_words, size=k, p=topic_weights)]])
+        for t, k in zip(query_topics, query_lengths, strict=True)
+    ]
     return Corpus(texts, groups, queries)
+
+
+def _zipf(count: int, s: float = 1.07) -> np.ndarray:
+    weights = 1.0 / np.arange(1, count + 1) ** s
+    return weights / weights.sum()

@@ -20,10 +20,11 @@ from bench.harness import RssSampler, stdio_session, timed_calls
 from mcp_server.app_context import open_app
 from mcp_server.db.vectors import MEMORIES, build_index
 from mcp_server.embeddings import HashingEmbedder
+from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.services.memory_io import import_jsonl
 from mcp_server.settings import Settings
 
-MODEL = "hashing-v1"
+MODEL = DEFAULT_MODEL
 USER = "bench"
 LIMIT = 10
 

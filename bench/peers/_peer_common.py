@@ -18,11 +18,11 @@ from typing import Any, BinaryIO, TextIO
 
 REPO = Path(__file__).resolve().parents[2]
 DIMENSION = 384
-MODEL = "hashing-v1"
+MODEL = "hashing-v2"
 
 
 def hashing_embedder() -> Any:
-    """`HashingEmbedder(384, model="hashing-v1")`, the very class aletheia-mcp uses in the benchmark.
+    """`HashingEmbedder(384, model="hashing-v2")`, the very class aletheia-mcp uses in the benchmark.
 
     Empty package modules for `mcp_server` and `mcp_server.embeddings` are registered with their
     real `__path__`, so importing `mcp_server.embeddings.hashing` loads only hashing.py, base.py and

@@ -28,7 +28,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 @register_embedding_function
 class AletheiaHashing(EmbeddingFunction[Documents]):
-    """Our HashingEmbedder as a chromadb embedding function (no configuration: fixed 384-d, hashing-v1)."""
+    """Our HashingEmbedder as a chromadb embedding function (no configuration: fixed 384-d, hashing-v2)."""
 
     def __init__(self) -> None:
         self._embedder = hashing_embedder()

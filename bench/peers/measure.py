@@ -43,7 +43,7 @@ class SharedCorpus:
 def write_corpus(corpus: Corpus, directory: Path) -> SharedCorpus:
     directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    vectors = np.stack(HashingEmbedder(384, model="hashing-v1").embed_sync(corpus.texts))
+    vectors = np.stack(HashingEmbedder(384, model="hashing-v2").embed_sync(corpus.texts))
     embed_s = round(time.perf_counter() - started, 2)
     texts_file, vectors_file = directory / "corpus.json", directory / "vectors.npy"
     texts_file.write_text(json.dumps({"texts": corpus.texts, "groups": corpus.groups}))
@@ -66,7 +66,7 @@ class Exact:
 
 
 def exact_top10(vectors: np.ndarray, queries: list[str]) -> list[Exact]:
-    query_vectors = np.stack(HashingEmbedder(384, model="hashing-v1").embed_sync(queries))
+    query_vectors = np.stack(HashingEmbedder(384, model="hashing-v2").embed_sync(queries))
     scores = query_vectors @ vectors.T
     tenth = np.partition(scores, -LIMIT, axis=1)[:, -LIMIT]
     return [Exact(row, float(t)) for row, t in zip(scores, tenth, strict=True)]
