@@ -7,7 +7,7 @@ not build ORM objects: repositories run SQL through asyncpg and read plain recor
 
 from __future__ import annotations
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC, Vector
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    cast,
     func,
     text,
 )
@@ -62,8 +63,6 @@ memory_shards = Table(
     Index("ix_memory_shards_content_tsv", "content_tsv", postgresql_using="gin"),
     Index("uq_memory_shards_user_content_hash", "user_id", "content_hash", unique=True),
     Index("ix_memory_shards_awaiting_embedding", "id", postgresql_where=text("embedding IS NULL")),
-    Index("ix_memory_shards_embedding_hnsw", "embedding", postgresql_using="hnsw",
-          postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_OPTIONS),
 )
 
 raw_conversations = Table(
@@ -118,6 +117,15 @@ eng_patterns = Table(
     Index("ix_eng_patterns_strategy_type", "strategy_type"),
     Index("ix_eng_patterns_last_updated", text("last_updated DESC")),
     Index("ix_eng_patterns_content_tsv", "content_tsv", postgresql_using="gin"),
-    Index("ix_eng_patterns_embedding_hnsw", "embedding", postgresql_using="hnsw",
-          postgresql_ops={"embedding": "vector_cosine_ops"}, postgresql_with=HNSW_OPTIONS),
 )
+
+
+def _hnsw_index(table: Table) -> Index:
+    """HNSW over half-precision copies of the vectors (migration 0014, vectors.indexed_vector)."""
+    key = cast(table.c.embedding, HALFVEC(DEFAULT_EMBEDDING_DIM)).label("embedding_halfvec")
+    return Index(f"ix_{table.name}_embedding_hnsw", key, postgresql_using="hnsw",
+                 postgresql_ops={"embedding_halfvec": "halfvec_cosine_ops"}, postgresql_with=HNSW_OPTIONS)
+
+
+for _table in (memory_shards, eng_patterns):
+    _hnsw_index(_table)

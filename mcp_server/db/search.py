@@ -1,7 +1,8 @@
 """Hybrid retrieval shared by memories and patterns: pgvector + PostgreSQL full text, fused.
 
-- Vector side: cosine distance ordered by the HNSW index, restricted to rows whose vector was
-  made by the current model. `hnsw.iterative_scan` (set on every pooled connection) keeps the
+- Vector side: cosine distance ordered by the HNSW index (over half-precision copies of the
+  vectors, see `vectors.indexed_vector`), restricted to rows whose vector was made by the
+  current model. `hnsw.iterative_scan` (set on every pooled connection) keeps the
   index scan going when filters reject rows, so filtered queries still return `limit` rows.
 - Lexical side: `websearch_to_tsquery` over the generated `content_tsv` column, ranked by
   `ts_rank_cd`. In hybrid mode its terms are ANDed (precise; the vector side covers recall).
@@ -26,6 +27,8 @@ from typing import Any, Literal
 
 import asyncpg
 import numpy as np
+
+from mcp_server.db.vectors import indexed_vector
 
 RRF_K = 60
 # Most keyword matches ranked per hybrid query, newest first (see the module docstring).
@@ -88,12 +91,15 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     if use_vector:
         vec = p.add(q.vector)
         model = p.add(q.model)
+        # Ordered by the indexed half-precision copy (see vectors.indexed_vector), so the index is used.
+        dimension = len(q.vector) if q.vector is not None else 0
+        distance = f"{indexed_vector('t.embedding', dimension)} <=> {indexed_vector(f'{vec}::vector', dimension)}"
         ctes.append(
             f"""vec AS (
                 SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM (
-                    SELECT t.id, t.embedding <=> {vec} AS distance FROM {q.table} t
+                    SELECT t.id, {distance} AS distance FROM {q.table} t
                     WHERE {where} AND t.embedding_model = {model}
-                    ORDER BY t.embedding <=> {vec} LIMIT {int(k)}) nearest)"""
+                    ORDER BY {distance} LIMIT {int(k)}) nearest)"""
         )
         similarity = f"CASE WHEN t.embedding_model = {model} THEN 1 - (t.embedding <=> {vec}) END"
     else:

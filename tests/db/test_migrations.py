@@ -83,12 +83,17 @@ async def test_empty_database_upgrades_to_head(database_url: str, settings: Sett
     indexes = {r["indexname"] for r in await fetch_all(database_url, "SELECT indexname FROM pg_indexes")}
     assert {"ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw",
             "ix_memory_shards_content_tsv", "uq_memory_shards_user_content_hash"} <= indexes
-    # The dense HNSW graphs of migration 0013, as `build_index` makes them after a reembed.
+    # The dense HNSW graphs of migration 0013 over half-precision copies (0014), as `build_index`
+    # makes them after a reembed.
     options = await fetch_all(database_url, "SELECT relname, reloptions FROM pg_class WHERE relname LIKE '%_hnsw'")
     assert {r["relname"]: sorted(r["reloptions"]) for r in options} == {
         name: sorted([f"m={HNSW_M}", f"ef_construction={HNSW_EF_CONSTRUCTION}"])
         for name in ("ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw")
     }
+    definitions = await fetch_all(database_url, "SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%_hnsw'")
+    assert len(definitions) == 2
+    for row in definitions:
+        assert f"((embedding)::halfvec({settings.embedding_dim})) halfvec_cosine_ops" in row["indexdef"]
 
 
 async def test_round_trip_upgrade_downgrade_upgrade(database_url: str, settings: Settings) -> None:
