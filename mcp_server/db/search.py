@@ -12,6 +12,8 @@
   the newest LEX_CANDIDATES matches are ranked (ranking is ~10 us a row), and the GIN index is
   asked for the query's uncommon terms only (see `rare_terms`); the whole query is then checked
   on those rows. Matching rows are the same; only which of very many matches get ranked differs.
+  Keywords alone (no vector) are bounded the same way: the newest rows matching every term and
+  the newest LEX_ANY_CANDIDATES matching any term are ranked.
 - Fusion: reciprocal rank fusion, score = sum 1/(RRF_K + rank).
 
 `score` in results is the cosine similarity when the row has a vector from the current model
@@ -33,6 +35,8 @@ from mcp_server.db.vectors import indexed_vector
 RRF_K = 60
 # Most keyword matches ranked per hybrid query, newest first (see the module docstring).
 LEX_CANDIDATES = 200
+# Keywords alone (no query vector): also this many of the newest rows matching any term.
+LEX_ANY_CANDIDATES = 500
 # A lexeme in more than this share of rows is "common": GIN intersections with such posting
 # lists cost tens of ms at 100k rows, while checking it on rows found by rarer terms is cheap.
 COMMON_TERM_SHARE = 0.05
@@ -79,6 +83,15 @@ def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
     return query
 
 
+def _match_every_term(p: Params, q: HybridQuery, tsquery: str) -> str:
+    """Rows whose `content_tsv` matches `tsquery` (all of the query's terms)."""
+    if q.rare_terms and not _OPERATOR_SYNTAX.search(q.text or ""):
+        # Index lookup on the uncommon terms; `ts_match_vq` (the function behind @@) keeps
+        # the planner from intersecting the common terms' huge posting lists in GIN.
+        return f"t.content_tsv @@ {p.add(q.rare_terms)}::tsquery AND ts_match_vq(t.content_tsv, {tsquery})"
+    return f"t.content_tsv @@ {tsquery}"
+
+
 def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     p = q.params
     where = " AND ".join(q.filters) if q.filters else "TRUE"
@@ -110,22 +123,28 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
             # Rank only the newest matches: a query made of common words matches most rows, and
             # ranking them all reads the whole table (~150 ms at 100k rows). The ANDed match is
             # already precise and the vector side carries recall, so newest-first is a sound bound.
-            match = "t.content_tsv @@ q.query"
-            if q.rare_terms and not _OPERATOR_SYNTAX.search(q.text or ""):
-                # Index lookup on the uncommon terms; `ts_match_vq` (the function behind @@) keeps
-                # the planner from intersecting the common terms' huge posting lists in GIN.
-                match = f"t.content_tsv @@ {p.add(q.rare_terms)}::tsquery AND ts_match_vq(t.content_tsv, q.query)"
+            match = _match_every_term(p, q, "q.query")
             matches = f"""(
                     SELECT t.id, t.content_tsv, q.query
                     FROM {q.table} t, (SELECT {tsquery} AS query) q
                     WHERE {where} AND {match}
                     ORDER BY t.id DESC LIMIT {max(LEX_CANDIDATES, int(k))}) t"""
         else:
-            # Keywords are the only signal here (ORed terms): rank every match.
+            # Keywords are the only signal here (terms ORed, so rows sharing any important word are
+            # found). Common words would make every row a match (~150 ms to rank 100k rows), so the
+            # ranked candidates are bounded, newest first: rows matching every term (found through
+            # the uncommon ones, as above), and rows matching any term. ts_rank_cd then ranks the
+            # rows matching more of the terms first.
+            candidates = [
+                f"{_match_every_term(p, q, tsquery_sql(p, q.text or '', match_any=False))} "
+                f"ORDER BY t.id DESC LIMIT {max(LEX_CANDIDATES, int(k))}",
+                f"t.content_tsv @@ {tsquery} ORDER BY t.id DESC LIMIT {LEX_ANY_CANDIDATES}",
+            ]
+            union = " UNION ".join(f"(SELECT t.id FROM {q.table} t WHERE {where} AND {c})" for c in candidates)
             matches = f"""(
                     SELECT t.id, t.content_tsv, q.query
                     FROM {q.table} t, (SELECT {tsquery} AS query) q
-                    WHERE {where} AND t.content_tsv @@ q.query) t"""
+                    WHERE t.id IN ({union})) t"""
         ctes.append(
             f"""lex AS (
                 SELECT id, score, row_number() OVER (ORDER BY score DESC, id DESC) AS rank FROM (

@@ -77,7 +77,7 @@ class MemoryService:
         threshold = check.score_threshold(min_score)
         vector = await self.embedder.try_embed_query(text)
         async with self.pool.acquire() as conn:
-            rare = await self.term_shares.rare_terms(conn, text) if vector is not None else None
+            rare = await self.term_shares.rare_terms(conn, text)
             records, mode = await repo.search(
                 conn, self.user_id, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
                 limit=count, source=label, metadata=meta, min_score=threshold, rare_terms=rare,

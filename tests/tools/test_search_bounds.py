@@ -46,3 +46,30 @@ async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: S
                 assert mode == "hybrid"
                 found.append([r["id"] for r in records])
             assert found[0] == found[1], text
+
+
+async def test_keyword_only_search_ranks_old_full_matches_above_many_newer_partial_ones(
+    settings: Settings, database_url: str
+) -> None:
+    """Without a query vector (embedder down) the ranked candidates are bounded to the newest
+    matches; rows matching every term must still come first however old they are."""
+    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
+        old = ["kafka canary deploy for payments", "kafka canary deploy for search", "canary deploy kafka brokers"]
+        newer = [f"deploy note {i}" for i in range(1500)]  # newer rows sharing only the common word
+        await conn.executemany(
+            "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ('tester', $1, md5($1))",
+            [(text,) for text in old + newer],
+        )
+        owner = await asyncpg.connect(database_url)
+        await owner.execute("ANALYZE memory_shards")
+        await owner.close()
+
+        text = "deploy kafka canary"
+        rare = await TermShares("memory_shards").rare_terms(conn, text)
+        assert rare == "'canari' & 'kafka'"  # stemmed
+        records, mode = await repo.search(conn, "tester", text=text, vector=None, model=None, limit=10,
+                                          source=None, metadata=None, min_score=None, rare_terms=rare)
+        assert mode == "lexical"
+        contents = [r["content"] for r in records]
+        assert set(contents[:3]) == set(old)  # every term: first, though older than 1,500 partial matches
+        assert contents[3:] == [f"deploy note {i}" for i in range(1499, 1492, -1)]  # then the newest partial ones
