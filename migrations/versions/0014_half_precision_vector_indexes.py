@@ -2,7 +2,7 @@
 
 A search's cost is reading vectors: HNSW at ef_search 128 compares ~4,000 of them per query at
 100k rows. Indexing `embedding::halfvec(dim)` halves the bytes per comparison and the index size
-(100k x 384: ~200 MB to ~100 MB), which made the index scan ~12% faster at the same recall
+(100k x 384: ~200 MB to 117 MB), which made the index scan ~12% faster at the same recall
 (rounding to half precision changed recall@10 by under a point). It also raises pgvector's
 indexable dimension from 2,000 to 4,000. The column keeps full precision, and so do the scores.
 
