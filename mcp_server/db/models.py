@@ -120,12 +120,10 @@ eng_patterns = Table(
 )
 
 
-def _hnsw_index(table: Table) -> Index:
-    """HNSW over half-precision copies of the vectors (migration 0014, vectors.indexed_vector)."""
-    key = cast(table.c.embedding, HALFVEC(DEFAULT_EMBEDDING_DIM)).label("embedding_halfvec")
-    return Index(f"ix_{table.name}_embedding_hnsw", key, postgresql_using="hnsw",
-                 postgresql_ops={"embedding_halfvec": "halfvec_cosine_ops"}, postgresql_with=HNSW_OPTIONS)
-
-
+# HNSW over half-precision copies of the vectors (migration 0014, vectors.indexed_vector). An
+# index on an expression over a table's column attaches itself to that table.
 for _table in (memory_shards, eng_patterns):
-    _hnsw_index(_table)
+    Index(f"ix_{_table.name}_embedding_hnsw",
+          cast(_table.c.embedding, HALFVEC(DEFAULT_EMBEDDING_DIM)).label("embedding_halfvec"),
+          postgresql_using="hnsw", postgresql_ops={"embedding_halfvec": "halfvec_cosine_ops"},
+          postgresql_with=HNSW_OPTIONS)

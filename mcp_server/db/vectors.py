@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import asyncpg
 import numpy as np
 
+from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL
+
 
 @dataclass(frozen=True)
 class VectorTable:
@@ -97,16 +99,10 @@ async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) ->
     await conn.execute(f"UPDATE {spec.table} SET embedding_model = NULL WHERE embedding_model IS NOT NULL")
 
 
-async def column_dimension(conn: asyncpg.Connection, spec: VectorTable) -> int:
-    """The declared dimension of the table's vector column."""
-    return int(await conn.fetchval(
-        "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'", spec.table
-    ))
-
-
 async def build_index(conn: asyncpg.Connection, spec: VectorTable, ivfflat_lists: int | None) -> None:
     """The vector index the settings ask for: HNSW by default, IVFFlat when opted in."""
-    key = indexed_vector("embedding", await column_dimension(conn, spec))
+    dimensions = {r["column_name"]: r["dimension"] for r in await conn.fetch(VECTOR_DIMENSIONS_SQL)}
+    key = indexed_vector("embedding", dimensions[f"{spec.table}.embedding"])
     if ivfflat_lists:
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {spec.ivfflat_index} ON {spec.table} "
