@@ -62,6 +62,7 @@ async def bench_find_patterns(workdir: Path, calls: int, count: int = 10_000) ->
         for offset in range(0, len(items), 500):
             await app.patterns.upsert_many([replace(item, source_path=f"bench/{offset + n}.md")
                                             for n, item in enumerate(items[offset:offset + 500])])
+        await app.patterns.after_bulk_write(len(items))  # as `patterns import` does when it finishes
     load_s = time.perf_counter() - started
     rng = np.random.default_rng(5)
     arguments = []

@@ -21,6 +21,7 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 
 from mcp_server.db.embedded import EMBEDDED_DATABASE, start_embedded_server, with_database
+from mcp_server.db.upkeep import INTERACTIVE_GIN_PENDING_LIST_LIMIT
 from mcp_server.errors import ConfigurationError, DatabaseUnavailableError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import redact_url
@@ -162,9 +163,11 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
         # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
         # plan, which cannot see the search's constants (how common the query's terms are, how
         # selective a metadata filter is) and then picks one plan for all: custom plans only.
+        # A small GIN pending list keeps full-text lookups fast under single-row writes (db.upkeep).
         await conn.execute(
             f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = relaxed_order; "
-            "SET plan_cache_mode = force_custom_plan"
+            f"SET plan_cache_mode = force_custom_plan; "
+            f"SET gin_pending_list_limit = '{INTERACTIVE_GIN_PENDING_LIST_LIMIT}'"
         )
 
     return init

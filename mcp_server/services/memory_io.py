@@ -19,6 +19,7 @@ import anyio
 import asyncpg
 
 from mcp_server.db.memories import content_hash
+from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.errors import InvalidInputError
 from mcp_server.services import validation as check
 
@@ -107,12 +108,14 @@ async def import_jsonl(
         if progress:
             progress(len(batch))
         batch = parsed[0]
+    await refresh_after_bulk_write(conn, "memory_shards", report.inserted)
     return report
 
 
 async def _store_batch(conn: asyncpg.Connection, user_id: str, batch: list[_Row]) -> int:
     """One batch in one transaction; returns the number of rows inserted."""
     async with conn.transaction():
+        await use_bulk_gin_pending_list(conn)
         # Committed batches must survive a crash (the import reports them as done), so the WAL
         # flush is waited for: synchronous_commit stays on.
         await conn.copy_records_to_table(

@@ -63,6 +63,7 @@ async def import_rule_files(service: PatternService, paths: Sequence[Path], sett
             await flush()
     if batch or batch_files:
         await flush()
+    await service.after_bulk_write(report.created + report.updated)
     return report
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from mcp_server.db import patterns as repo
+from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.db.vectors import PATTERN_EMBED_CHARS
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.globs import ContextMatch, context_keys, match_contexts, normalize_globs, normalize_path, path_keys
@@ -138,12 +139,18 @@ class PatternService:
         vectors = await self._vectors(items) if items else None
         results = []
         async with self.pool.acquire() as conn, conn.transaction():
+            await use_bulk_gin_pending_list(conn)
             for index, item in enumerate(items):
                 columns = self._with_vector(item.columns(), vectors[index] if vectors else None)
                 if vectors is None:
                     columns.update(embedding=None, embedding_model=None)  # content may have changed
                 results.append(await repo.upsert_by_source(conn, columns))
         return results
+
+    async def after_bulk_write(self, written: int) -> None:
+        """Once a batch of `upsert_many` calls is done: fresh statistics for the planner (db.upkeep)."""
+        async with self.pool.acquire() as conn:
+            await refresh_after_bulk_write(conn, "eng_patterns", written)
 
     async def get(self, pattern_id: int) -> Pattern:
         pattern_id = check.row_id(pattern_id)

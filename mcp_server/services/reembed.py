@@ -15,6 +15,7 @@ import asyncpg
 import numpy as np
 
 from mcp_server.db import vectors
+from mcp_server.db.upkeep import refresh_after_bulk_write
 from mcp_server.db.vectors import ALL_TABLES, MEMORIES, VectorTable
 
 __all__ = ["MEMORIES", "count_waiting", "embed_rows", "reembed_with_new_dimension"]
@@ -40,7 +41,7 @@ async def embed_rows(
     """Embed every waiting row of `tables`; returns how many rows got a vector."""
     done = 0
     for spec in tables:
-        after = 0
+        after, table_done = 0, 0
         while True:
             rows = await vectors.waiting(conn, spec, model, after, batch_size,
                                          include_other_models=include_other_models)
@@ -50,9 +51,11 @@ async def embed_rows(
             pairs = zip(rows, embedded, strict=True)
             await vectors.store(conn, spec, model, [(r["id"], r["text"], vector) for r, vector in pairs])
             after = rows[-1]["id"]
-            done += len(rows)
+            table_done += len(rows)
             if progress:
                 progress(len(rows))
+        await refresh_after_bulk_write(conn, spec.table, table_done)
+        done += table_done
     return done
 
 
