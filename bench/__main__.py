@@ -17,7 +17,9 @@ from typing import Any
 import anyio
 
 from bench.corpus import make_corpus
-from bench.ours import bench_ours
+from bench.floor import bench_floor, floor_contender
+from bench.head_to_head import head_to_head
+from bench.ours import bench_ours, ours_contender
 from bench.patterns import bench_find_patterns, bench_patterns_import
 from bench.report import print_table, write_chart
 
@@ -43,16 +45,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.smoke:
         sizes, calls, args.no_peers = [1000], 60, True
     runs: list[dict[str, Any]] = []
+    rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="aletheia-bench-") as tmp:
         workdir = Path(tmp)
+        print("[bench] MCP floor ...", file=sys.stderr, flush=True)
+        floor = await bench_floor(make_corpus(1000), calls)
         for n in sizes:
             corpus = make_corpus(n)
             print(f"[bench] N={n}: aletheia-mcp ...", file=sys.stderr, flush=True)
             runs.append(await bench_ours(corpus, workdir, calls))
+            contenders = [ours_contender(corpus, workdir)]
             if not args.no_peers:
-                from bench.peers import bench_peers
+                from bench.peers import bench_peers, peer_contenders
 
-                runs.extend(await bench_peers(corpus, workdir, calls))
+                peer_runs = await bench_peers(corpus, workdir, calls)
+                runs.extend(peer_runs)
+                contenders += peer_contenders(corpus, workdir, peer_runs)
+            print(f"[bench] N={n}: recall head to head ...", file=sys.stderr, flush=True)
+            rounds.append(await head_to_head(corpus, [*contenders, floor_contender()], calls, "aletheia-mcp"))
         print("[bench] patterns ...", file=sys.stderr, flush=True)
         patterns = await bench_find_patterns(workdir, calls, count=500 if args.smoke else 10_000)
         patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
@@ -62,7 +72,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "platform": platform.platform()},
         "embedder": "hashing (384-d) for every system; embedding cost included in each call's latency",
         "calls_per_figure": calls,
+        "mcp_floor": floor,
         "runs": runs,
+        "head_to_head": rounds,
         "patterns": patterns,
     }
 

@@ -89,19 +89,20 @@ async def timed_calls(client: Client, tool: str, argument_sets: Sequence[dict[st
                       check: Callable[[Any], None] | None = None, warmup: int = WARMUP_CALLS) -> Latency:
     """Warm up, then call `tool` once per argument set; every call must succeed."""
     for arguments in argument_sets[:warmup]:
-        await _call(client, tool, arguments)
+        await call_tool(client, tool, arguments)
     samples: list[float] = []
     started = time.perf_counter()
     for arguments in argument_sets[warmup:]:
         t0 = time.perf_counter()
-        result = await _call(client, tool, arguments)
+        result = await call_tool(client, tool, arguments)
         samples.append(time.perf_counter() - t0)
         if check is not None:
             check(result)
     return summarize(samples, time.perf_counter() - started)
 
 
-async def _call(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
+async def call_tool(client: Client, tool: str, arguments: dict[str, Any]) -> Any:
+    """The structured result (else the content) of one call; a tool error raises."""
     result = await client.call_tool(tool, arguments)
     if result.is_error:
         text = result.content[0].text if result.content else ""

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pgvector.asyncpg import register_vector
 
 from bench.corpus import Corpus
 from bench.harness import RssSampler, stdio_session, timed_calls
+from bench.head_to_head import Contender
 from mcp_server.app_context import open_app
 from mcp_server.db.vectors import MEMORIES, build_index, indexed_vector
 from mcp_server.embeddings import HashingEmbedder
@@ -158,6 +160,18 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
                 .as_dict()
     result["peak_rss_mb"] = rss.peak_mb
     return result
+
+
+def ours_contender(corpus: Corpus, workdir: Path) -> Contender:
+    """Our server again on the store bench_ours loaded, for the head-to-head series."""
+    def full_page(found: dict[str, Any]) -> None:
+        if len(found["results"]) != LIMIT:
+            raise AssertionError(f"recall returned {len(found['results'])} results, wanted {LIMIT}")
+
+    data_dir = workdir / f"ours-{len(corpus)}"
+    return Contender("aletheia-mcp", partial(stdio_session, sys.executable, ["-m", "mcp_server", "serve"],
+                                             server_env(data_dir)),
+                     "recall", lambda query: {"query": query, "limit": LIMIT}, full_page)
 
 
 def exchanges(count: int) -> list[dict[str, Any]]:

@@ -34,6 +34,23 @@ def print_table(results: dict[str, Any]) -> None:
     if not console.is_terminal:  # a log file or CI: do not squeeze the table into 80 columns
         console = Console(width=200)
     console.print(table)
+    for series in results.get("head_to_head", []):
+        if series.get("error"):
+            console.print(f"recall head to head at N={series['n']}: {series['error']}")
+            continue
+        rounds = Table(title=f"recall head to head at N={series['n']}: {series['calls']} rounds, "
+                             "each query to every system in turn (p50/p95/p99 ms)")
+        for column in ("system", "recall", "p50 / ours p50"):
+            rounds.add_column(column)
+        for system, latency in series["recall"].items():
+            rounds.add_row(system, _fmt(latency), f"{series['p50_over_ours'][system]:.2f}")
+        console.print(rounds)
+    floor = results.get("mcp_floor")
+    if floor:
+        console.print(
+            f"MCP floor (same client, SDK and stdio; no work behind the tool), p50/p95/p99 ms: "
+            f"a no-op tool {_fmt(floor['nothing'])}; a recall-shaped answer (10 results) {_fmt(floor['recall_shaped'])}"
+        )
     patterns = results.get("patterns")
     if patterns:
         imported = patterns.get("import", {})

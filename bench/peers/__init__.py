@@ -14,17 +14,27 @@ tool's. A peer that cannot be installed, started or measured yields a result wit
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench.corpus import Corpus
-from bench.peers.measure import SharedCorpus, load, measure_peer, server_log_hint, write_corpus
+from bench.head_to_head import Contender
+from bench.peers.measure import (
+    SharedCorpus,
+    full_page,
+    load,
+    measure_peer,
+    peer_session,
+    server_log_hint,
+    write_corpus,
+)
 from bench.peers.specs import PEERS, Peer
 from bench.peers.venvs import VENVS, PeerError, ensure_venv
 
-__all__ = ["PEERS", "bench_peers"]
+__all__ = ["PEERS", "bench_peers", "peer_contenders"]
 
 
 def _reason(exc: BaseException) -> str:
@@ -82,3 +92,19 @@ async def bench_peers(corpus: Corpus, workdir: Path, calls: int) -> list[dict[st
     except Exception as exc:  # ours, not a peer's, but the run's other results must survive it
         return [{"system": peer.system, "n": len(corpus), "error": f"corpus: {_reason(exc)}"} for peer in PEERS]
     return [await bench_peer(peer, corpus, shared, directory, calls) for peer in PEERS]
+
+
+def peer_contenders(corpus: Corpus, workdir: Path, results: list[dict[str, Any]]) -> list[Contender]:
+    """The peers measured without error at this size, served again from the stores bench_peers loaded."""
+    directory = workdir / f"peers-{len(corpus)}"
+    failed = {r["system"] for r in results if r.get("error")}
+    contenders = []
+    for peer in PEERS:
+        if peer.system in failed:
+            continue
+        python, data_dir = VENVS / peer.venv / "bin" / "python", directory / peer.venv
+        log = VENVS / "logs" / f"{peer.venv}-n{len(corpus)}-head-to-head.log"
+        contenders.append(Contender(
+            peer.system, partial(peer_session, python, peer.serve_args(data_dir), peer.env(data_dir, log)),
+            peer.find_tool, peer.find_arguments, full_page(peer)))
+    return contenders

@@ -128,7 +128,7 @@ async def recall_at_10(client: Client, peer: Peer, queries: list[str], exact: li
     return round(total / len(queries), 4)
 
 
-def _full_page(peer: Peer) -> Callable[[Any], None]:
+def full_page(peer: Peer) -> Callable[[Any], None]:
     def check(payload: Any) -> None:
         if len(peer.returned_ids(payload)) != LIMIT:
             raise PeerError(f"{peer.find_tool} returned {len(peer.returned_ids(payload))} corpus rows, wanted {LIMIT}")
@@ -156,7 +156,7 @@ async def measure_peer(peer: Peer, python: Path, data_dir: Path, corpus: Corpus,
             result["recall_at_10"] = await recall_at_10(client, peer, recall_queries, exact)
             stages.begin("find")
             result["recall"] = (await timed_calls(client, peer.find_tool, [peer.find_arguments(q) for q in queries],
-                                                  check=_full_page(peer), warmup=WARMUP)).as_dict()
+                                                  check=full_page(peer), warmup=WARMUP)).as_dict()
             stages.begin("store")
             result["store"] = (await timed_calls(
                 client, peer.store_tool, [peer.store_arguments(i, n, i % 100) for i, n in enumerate(notes)],

@@ -86,6 +86,10 @@ async def count_waiting(conn: asyncpg.Connection, spec: VectorTable, model: str)
     ))
 
 
+# Vectors stay in the table row rather than in TOAST (migration 0016 explains why).
+VECTOR_STORAGE = "MAIN"
+
+
 async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) -> None:
     """Drop the vector index and change the column to vector(dimension), clearing every vector.
 
@@ -93,8 +97,10 @@ async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) ->
     """
     await conn.execute(f"DROP INDEX IF EXISTS {spec.hnsw_index}")
     await conn.execute(f"DROP INDEX IF EXISTS {spec.ivfflat_index}")
+    # A new type brings the type's default storage back: keep vectors inline (migration 0016).
     await conn.execute(
-        f"ALTER TABLE {spec.table} ALTER COLUMN embedding TYPE vector({int(dimension)}) USING NULL"
+        f"ALTER TABLE {spec.table} ALTER COLUMN embedding TYPE vector({int(dimension)}) USING NULL, "
+        f"ALTER COLUMN embedding SET STORAGE {VECTOR_STORAGE}"
     )
     await conn.execute(f"UPDATE {spec.table} SET embedding_model = NULL WHERE embedding_model IS NOT NULL")
 

@@ -25,6 +25,13 @@ def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:
     assert run["load"]["import_rows"] == 1000
     assert run["cold_start_s"] > 0 and run["warm_start_s"] > 0 and run["peak_rss_mb"] > 0
     assert "aletheia-mcp" in result.stdout  # the table was printed
+    for figure in ("nothing", "recall_shaped"):
+        assert results["mcp_floor"][figure]["calls"] == 60, figure
+    assert "MCP floor" in result.stdout
+    [series] = results["head_to_head"]
+    assert set(series["recall"]) == {"aletheia-mcp", "MCP floor (no search)"}, series
+    assert all(latency["calls"] == 60 for latency in series["recall"].values())
+    assert series["p50_over_ours"]["aletheia-mcp"] == 1.0
     patterns = results["patterns"]
     assert patterns["find_patterns"]["calls"] == 60 and patterns["patterns"] == 500
     assert patterns["import"]["embedding_included"]["files_per_s"] > 0

@@ -12,6 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from pgvector.asyncpg import register_vector
 from sqlalchemy.engine import Connection
 
 from mcp_server.db import migrate
@@ -19,7 +20,9 @@ from mcp_server.db.engine import DatabaseTarget, engine_over
 from mcp_server.db.models import metadata
 from mcp_server.db.schema_check import shipped_head
 from mcp_server.db.vectors import HNSW_EF_CONSTRUCTION, HNSW_M
+from mcp_server.embeddings import HashingEmbedder
 from mcp_server.errors import EmbeddingDimensionMismatchError
+from mcp_server.services.reembed import reembed_with_new_dimension
 from mcp_server.settings import Settings
 from tests.conftest import HEAD, clean_env, make_settings
 
@@ -94,6 +97,28 @@ async def test_empty_database_upgrades_to_head(database_url: str, settings: Sett
     assert len(definitions) == 2
     for row in definitions:
         assert f"((embedding)::halfvec({settings.embedding_dim})) halfvec_cosine_ops" in row["indexdef"]
+    assert await vector_storage(database_url) == {"memory_shards": "m", "eng_patterns": "m"}  # inline (0016)
+
+
+async def test_new_dimension_keeps_vectors_inline(database_url: str, settings: Settings) -> None:
+    # ALTER COLUMN TYPE brings back the type's default storage (EXTENDED): resize sets MAIN again.
+    await migrate.upgrade(target(database_url), settings)
+    embedder = HashingEmbedder(256)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await register_vector(conn)
+        await reembed_with_new_dimension(conn, embedder.embed_documents, embedder.model, 256, 64, None)
+    finally:
+        await conn.close()
+    assert await vector_storage(database_url) == {"memory_shards": "m", "eng_patterns": "m"}
+
+
+async def vector_storage(database_url: str) -> dict[str, str]:
+    rows = await fetch_all(database_url, "SELECT attrelid::regclass::text AS tbl, attstorage FROM pg_attribute "
+                                         "WHERE attname = 'embedding' AND attrelid IN "
+                                         "('memory_shards'::regclass, 'eng_patterns'::regclass)")
+    return {r["tbl"]: r["attstorage"].decode() if isinstance(r["attstorage"], bytes) else r["attstorage"]
+            for r in rows}
 
 
 async def test_round_trip_upgrade_downgrade_upgrade(database_url: str, settings: Settings) -> None:
