@@ -24,7 +24,6 @@ from bench.corpus import Corpus
 from bench.head_to_head import Contender
 from bench.peers.measure import (
     SharedCorpus,
-    full_page,
     load,
     measure_peer,
     peer_session,
@@ -106,5 +105,5 @@ def peer_contenders(corpus: Corpus, workdir: Path, results: list[dict[str, Any]]
         log = VENVS / "logs" / f"{peer.venv}-n{len(corpus)}-head-to-head.log"
         contenders.append(Contender(
             peer.system, partial(peer_session, python, peer.serve_args(data_dir), peer.env(data_dir, log)),
-            peer.find_tool, peer.find_arguments, full_page(peer)))
+            peer.find_tool, peer.find_arguments))  # no page check: its stored notes now count too
     return contenders
