@@ -7,6 +7,7 @@ anticipate is one readable line and exit status 1, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -117,6 +118,24 @@ def doctor() -> None:
     out.print("\nAll checks passed.")
 
 
+def _after_stdio_session(settings: Settings) -> None:
+    """Once the stdio session is over, before the interpreter shuts down.
+
+    The SDK hands fd 1 back to the client's pipe when it stops serving, but work abandoned
+    mid-flight can still print: an embedder still loading in a thread imported huggingface_hub
+    during shutdown, and its error message went to stdout. Later output goes to stderr instead.
+    That same thread can keep the interpreter from reaching pgserver's exit hook before the
+    client kills the process, leaving the embedded PostgreSQL running: release it now.
+    """
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), 1)
+    sys.stdout = sys.stderr
+    if settings.database_url is None:
+        from mcp_server.db.embedded import release_embedded_server
+
+        release_embedded_server(settings.pgdata_dir)
+
+
 @app.command()
 def serve(
     transport: str = typer.Option("stdio", "--transport", "-t", help="stdio (default) or http."),
@@ -136,7 +155,10 @@ def serve(
         else:
             from mcp_server.server import create_server
 
-            create_server(settings).run()
+            try:
+                create_server(settings).run()
+            finally:
+                _after_stdio_session(settings)
     except (Exception, BaseExceptionGroup) as exc:  # the lifespan's errors arrive wrapped in groups
         if _client_went_away(exc):
             return  # the client closed the pipe: nothing to report to anyone

