@@ -235,6 +235,10 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def query_series(self, count: int) -> list[str]:
+        """`count` queries, the corpus's own repeated in order as often as needed."""
+        return [self.queries[i % len(self.queries)] for i in range(count)]
+
 
 def make_corpus(size: int, n_queries: int = 600, vocabulary: int = 5000, seed: int = SEED, topics: int = 200,
                 topic_words: int = 120, topical_share: float = 0.6) -> Corpus:

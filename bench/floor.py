@@ -19,7 +19,7 @@ floor_session = partial(stdio_session, sys.executable, ["-m", "bench.floor_serve
 
 
 async def bench_floor(corpus: Corpus, calls: int) -> dict[str, Any]:
-    queries = [corpus.queries[i % len(corpus.queries)] for i in range(calls + WARMUP_CALLS)]
+    queries = corpus.query_series(calls + WARMUP_CALLS)
     async with floor_session() as client:
         nothing = await timed_calls(client, "nothing", [{}] * len(queries))
         recall = await timed_calls(client, "recall", [{"query": q, "limit": 10} for q in queries])

@@ -38,7 +38,7 @@ class Contender:
 async def head_to_head(corpus: Corpus, contenders: list[Contender], calls: int, baseline: str) -> dict[str, Any]:
     """p50/p95/p99 per system over `calls` rotating rounds (after warm-up), and each p50 over `baseline`'s;
     or `error` when any system failed."""
-    queries = [corpus.queries[i % len(corpus.queries)] for i in range(calls + WARMUP_CALLS)]
+    queries = corpus.query_series(calls + WARMUP_CALLS)
     samples: dict[str, list[float]] = {c.system: [] for c in contenders}
     try:
         await _rounds(contenders, queries, samples)

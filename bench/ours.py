@@ -17,7 +17,7 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 
 from bench.corpus import Corpus
-from bench.harness import RssSampler, stdio_session, timed_calls
+from bench.harness import WARMUP_CALLS, RssSampler, stdio_session, timed_calls
 from bench.head_to_head import Contender
 from mcp_server.app_context import open_app
 from mcp_server.db.vectors import MEMORIES, build_index, indexed_vector
@@ -136,13 +136,9 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
     result["warm_start_s"] = await time_to_first_response(data_dir)
     result["recall_at_10"] = await vector_recall_at_10(corpus, data_dir)
 
-    queries = [corpus.queries[i % len(corpus.queries)] for i in range(calls + 50)]
+    queries = corpus.query_series(calls + WARMUP_CALLS)
     rng = np.random.default_rng(7)
     groups = rng.integers(0, 100, size=len(queries)).tolist()
-
-    def full_page(found: dict[str, Any]) -> None:
-        if len(found["results"]) != LIMIT:
-            raise AssertionError(f"filtered recall returned {len(found['results'])} results, wanted {LIMIT}")
 
     with RssSampler() as rss:
         async with stdio_session(sys.executable, ["-m", "mcp_server", "serve"], server_env(data_dir)) as client:
@@ -152,7 +148,7 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
             result["recall_filtered"] = (await timed_calls(
                 client, "recall",
                 [{"query": q, "limit": LIMIT, "metadata": {"group": g}} for q, g in zip(queries, groups, strict=True)],
-                check=full_page,
+                check=_full_page,
             )).as_dict()
             notes = [f"benchmark remember {i}: {q}" for i, q in enumerate(queries)]
             result["remember"] = (await timed_calls(client, "remember", [{"content": n} for n in notes])).as_dict()
@@ -162,16 +158,17 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
     return result
 
 
+def _full_page(found: dict[str, Any]) -> None:
+    if len(found["results"]) != LIMIT:
+        raise AssertionError(f"recall returned {len(found['results'])} results, wanted {LIMIT}")
+
+
 def ours_contender(corpus: Corpus, workdir: Path) -> Contender:
     """Our server again on the store bench_ours loaded, for the head-to-head series."""
-    def full_page(found: dict[str, Any]) -> None:
-        if len(found["results"]) != LIMIT:
-            raise AssertionError(f"recall returned {len(found['results'])} results, wanted {LIMIT}")
-
     data_dir = workdir / f"ours-{len(corpus)}"
     return Contender("aletheia-mcp", partial(stdio_session, sys.executable, ["-m", "mcp_server", "serve"],
                                              server_env(data_dir)),
-                     "recall", lambda query: {"query": query, "limit": LIMIT}, full_page)
+                     "recall", lambda query: {"query": query, "limit": LIMIT}, _full_page)
 
 
 def exchanges(count: int) -> list[dict[str, Any]]:

@@ -25,8 +25,8 @@ def hashing_embedder() -> Any:
     """`HashingEmbedder(384, model="hashing-v2")`, the very class aletheia-mcp uses in the benchmark.
 
     Empty package modules for `mcp_server` and `mcp_server.embeddings` are registered with their
-    real `__path__`, so importing `mcp_server.embeddings.hashing` loads only hashing.py, base.py and
-    errors.py (numpy and anyio are their only third-party imports).
+    real `__path__`, so importing `mcp_server.embeddings.hashing` loads only hashing.py, stopwords.py,
+    base.py and errors.py (numpy and anyio are their only third-party imports).
     """
     for name, directory in (("mcp_server", REPO / "mcp_server"),
                             ("mcp_server.embeddings", REPO / "mcp_server" / "embeddings")):

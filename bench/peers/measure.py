@@ -21,6 +21,7 @@ from bench.harness import RssSampler, timed_calls
 from bench.peers.specs import COLLECTION, LIMIT, Peer
 from bench.peers.venvs import HANG_LIMIT_S, PeerError, last_line, run_logged
 from mcp_server.embeddings import HashingEmbedder
+from mcp_server.embeddings.hashing import DEFAULT_MODEL
 
 RECALL_QUERIES = 100
 WARMUP = 50
@@ -43,7 +44,7 @@ class SharedCorpus:
 def write_corpus(corpus: Corpus, directory: Path) -> SharedCorpus:
     directory.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    vectors = np.stack(HashingEmbedder(384, model="hashing-v2").embed_sync(corpus.texts))
+    vectors = np.stack(HashingEmbedder(384, model=DEFAULT_MODEL).embed_sync(corpus.texts))
     embed_s = round(time.perf_counter() - started, 2)
     texts_file, vectors_file = directory / "corpus.json", directory / "vectors.npy"
     texts_file.write_text(json.dumps({"texts": corpus.texts, "groups": corpus.groups}))
@@ -66,7 +67,7 @@ class Exact:
 
 
 def exact_top10(vectors: np.ndarray, queries: list[str]) -> list[Exact]:
-    query_vectors = np.stack(HashingEmbedder(384, model="hashing-v2").embed_sync(queries))
+    query_vectors = np.stack(HashingEmbedder(384, model=DEFAULT_MODEL).embed_sync(queries))
     scores = query_vectors @ vectors.T
     tenth = np.partition(scores, -LIMIT, axis=1)[:, -LIMIT]
     return [Exact(row, float(t)) for row, t in zip(scores, tenth, strict=True)]
@@ -139,7 +140,7 @@ def full_page(peer: Peer) -> Callable[[Any], None]:
 async def measure_peer(peer: Peer, python: Path, data_dir: Path, corpus: Corpus, shared: SharedCorpus, calls: int,
                   log: Path) -> dict[str, Any]:
     """One session: start-up, recall@10, the find tool, then the store tool (which adds rows, so last)."""
-    queries = [corpus.queries[i % len(corpus.queries)] for i in range(calls + WARMUP)]
+    queries = corpus.query_series(calls + WARMUP)
     recall_queries = corpus.queries[:RECALL_QUERIES]
     exact = exact_top10(shared.vectors, recall_queries)
     notes = [f"benchmark remember {i}: {q}" for i, q in enumerate(queries)]

@@ -166,7 +166,7 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
         # A small GIN pending list keeps full-text lookups fast under single-row writes (db.upkeep).
         await conn.execute(
             f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = relaxed_order; "
-            f"SET plan_cache_mode = force_custom_plan; "
+            "SET plan_cache_mode = force_custom_plan; "
             f"SET gin_pending_list_limit = '{INTERACTIVE_GIN_PENDING_LIST_LIMIT}'"
         )
 

@@ -29,7 +29,7 @@ from mcp_server.embeddings.base import describe, run_cpu_bound, validate_vectors
 from mcp_server.embeddings.stopwords import ENGLISH_STOP_WORDS
 
 DEFAULT_MODEL = "hashing-v2"
-_SKIPS_STOP_WORDS = {"hashing-v2"}
+_SKIPS_STOP_WORDS = {DEFAULT_MODEL}
 
 _TOKEN = re.compile(r"\w+")
 # A text with no word token at all ("", "!!!") is hashed as this prefix plus its raw content, so
