@@ -41,6 +41,10 @@ _ACCEPTED_SCHEMES = {
     "postgresql+psycopg2",
 }
 
+# hnsw.iterative_scan of pooled connections: set on connect, restored on release (a search may
+# turn it off for itself, db.search.TableStats.hnsw_scan_mode).
+ITERATIVE_SCAN = "relaxed_order"
+
 # The embedded server's buffer cache (see _prepare_embedded).
 EMBEDDED_SHARED_BUFFERS = "512MB"
 
@@ -159,13 +163,14 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
         await register_vector(conn)  # binary vector codec: numpy arrays in and out
         await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
         # Session settings for every query on this connection (no per-query SET round trips):
-        # ef_search trades speed for recall; iterative scans keep filtered HNSW queries complete.
+        # ef_search trades speed for recall; iterative scans keep filtered HNSW queries complete
+        # (recall turns them off for a search that needs none; the reset below turns them on again).
         # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
         # plan, which cannot see the search's constants (how common the query's terms are, how
         # selective a metadata filter is) and then picks one plan for all: custom plans only.
         # A small GIN pending list keeps full-text lookups fast under single-row writes (db.upkeep).
         await conn.execute(
-            f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = relaxed_order; "
+            f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = {ITERATIVE_SCAN}; "
             "SET plan_cache_mode = force_custom_plan; "
             f"SET gin_pending_list_limit = '{INTERACTIVE_GIN_PENDING_LIST_LIMIT}'"
         )
@@ -190,8 +195,9 @@ def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable
 
 async def _forget_user(conn: asyncpg.Connection) -> None:
     # Instead of asyncpg's default RESET ALL (which would also drop the HNSW session settings made
-    # in init): clear exactly what `setup` set, so no user's setting outlives its acquisition.
-    await conn.execute("RESET ROLE; RESET aletheia.user_id")
+    # in init): clear exactly what `setup` set, so no user's setting outlives its acquisition, and
+    # turn iterative scans back on in case a search turned them off (db.search.TableStats).
+    await conn.execute(f"RESET ROLE; RESET aletheia.user_id; SET hnsw.iterative_scan = {ITERATIVE_SCAN}")
 
 
 async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool = True,

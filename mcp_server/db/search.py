@@ -2,8 +2,10 @@
 
 - Vector side: cosine distance ordered by the HNSW index (over half-precision copies of the
   vectors, see `vectors.indexed_vector`), restricted to rows whose vector was made by the
-  current model. `hnsw.iterative_scan` (set on every pooled connection) keeps the
+  current model. `hnsw.iterative_scan` (ITERATIVE_SCAN on every pooled connection) keeps the
   index scan going when filters reject rows, so filtered queries still return `limit` rows.
+  It costs ~10% of the scan even when nothing is rejected, so recall turns it off when the
+  statistics say a plain scan yields enough eligible rows (`TableStats.hnsw_scan_mode`).
 - Lexical side: `websearch_to_tsquery` over the generated `content_tsv` column, ranked by
   `ts_rank_cd`. In hybrid mode its terms are ANDed (precise; the vector side covers recall).
   Without vectors (embedder down) a plain query's terms are ORed so that a question still
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import asyncpg
 import numpy as np
 
+from mcp_server.db.engine import ITERATIVE_SCAN
 from mcp_server.db.vectors import indexed_vector
 
 RRF_K = 60
@@ -40,6 +43,12 @@ LEX_ANY_CANDIDATES = 500
 # A lexeme in more than this share of rows is "common": GIN intersections with such posting
 # lists cost tens of ms at 100k rows, while checking it on rows found by rarer terms is cheap.
 COMMON_TERM_SHARE = 0.05
+# hnsw.iterative_scan without iterative scans (ITERATIVE_SCAN is the pooled connections' setting).
+PLAIN_SCAN = "off"
+# A plain HNSW scan yields at most ef_search rows before filters. It is used only when the rows
+# expected to pass the filters are at least this many times the candidates the search takes
+# (at 128 rows and 40 candidates: a share of 62.5% or more; about 6 standard deviations of margin).
+PLAIN_SCAN_MARGIN = 2.0
 TEXT_SEARCH_CONFIG = "english"
 SearchMode = Literal["hybrid", "vector", "lexical"]
 
@@ -69,7 +78,7 @@ class HybridQuery:
     model: str | None = None
     limit: int = 10
     min_score: float | None = None
-    candidates: int = 0  # rows taken from each side before fusion; 0 = derived from limit
+    candidates: int = 0  # rows taken from each side before fusion; 0 = vector_candidates(limit)
     # tsquery text ANDing some of the query's lexemes (the uncommon ones): the GIN index is asked
     # for these, the whole query is checked on the rows found. Hybrid, operator-free text only.
     rare_terms: str | None = None
@@ -92,10 +101,15 @@ def _match_every_term(p: Params, q: HybridQuery, tsquery: str) -> str:
     return f"t.content_tsv @@ {tsquery}"
 
 
+def vector_candidates(limit: int) -> int:
+    """Rows each side of a hybrid search ranks before fusion, for `limit` results."""
+    return max(limit * 4, 40)
+
+
 def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     p = q.params
     where = " AND ".join(q.filters) if q.filters else "TRUE"
-    k = q.candidates or max(q.limit * 4, 40)
+    k = q.candidates or vector_candidates(q.limit)
     use_vector = q.vector is not None and q.model is not None
     use_text = bool(q.text and q.text.strip())
     mode: SearchMode = "hybrid" if use_vector and use_text else "vector" if use_vector else "lexical"
@@ -198,15 +212,17 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
 _LEXEME = re.compile(r"'((?:[^']|'')*)'")
 
 
-class TermShares:
-    """Share of rows containing each common lexeme of a table's `content_tsv`, from the planner's
-    statistics (kept current by autovacuum's ANALYZE), re-read every `ttl_s` seconds."""
+class TableStats:
+    """What the planner's statistics say about a table (kept current by ANALYZE after bulk writes
+    and by autovacuum): how common each lexeme of `content_tsv` is, and what share of the rows a
+    user owns with a model. Each is re-read every `ttl_s` seconds."""
 
     def __init__(self, table: str, ttl_s: float = 300.0) -> None:
         self.table = table
         self.ttl_s = ttl_s
         self._shares: dict[str, float] = {}
         self._read_at = -ttl_s
+        self._rows_shares: dict[tuple[str | None, str], tuple[float, float]] = {}
 
     async def shares(self, conn: asyncpg.Connection) -> dict[str, float]:
         now = time.monotonic()
@@ -218,19 +234,57 @@ class TermShares:
             self._read_at = now
         return self._shares
 
-    async def rare_terms(self, conn: asyncpg.Connection, text: str) -> str | None:
+    async def rows_share(self, conn: asyncpg.Connection, acting_user: str | None, model: str) -> float:
+        """Estimated share of rows of `acting_user` (any user when None) with vectors from `model`;
+        0 when unknown (never analyzed, or not among the common values)."""
+        now = time.monotonic()
+        key = (acting_user, model)
+        cached = self._rows_shares.get(key)
+        if cached is None or now - cached[1] >= self.ttl_s:
+            # SECURITY DEFINER (migration 0017), for the same reason as above.
+            share = await conn.fetchval("SELECT aletheia_rows_share($1::regclass, $2, $3)",
+                                        self.table, acting_user, model)
+            cached = (float(share or 0.0), now)
+            self._rows_shares[key] = cached
+        return cached[0]
+
+    async def hnsw_scan_mode(self, conn: asyncpg.Connection, *, acting_user: str | None, model: str,
+                             candidates: int, ef_search: int, filtered: bool) -> str:
+        """PLAIN_SCAN when a plain HNSW scan is expected to yield enough eligible rows (no filter
+        beyond user and model, and most rows are eligible), else ITERATIVE_SCAN."""
+        if filtered:
+            return ITERATIVE_SCAN
+        share = await self.rows_share(conn, acting_user, model)
+        return PLAIN_SCAN if share * ef_search >= PLAIN_SCAN_MARGIN * candidates else ITERATIVE_SCAN
+
+    async def rare_terms(self, conn: asyncpg.Connection, text: str, *,
+                         hnsw_scan: str | None = None) -> str | None:
         """A tsquery ANDing the lexemes of `text` in at most COMMON_TERM_SHARE of the rows (else its
-        two least common ones), or None when the text has operators or no lexeme."""
+        two least common ones), or None when the text has operators or no lexeme.
+
+        `hnsw_scan` (PLAIN_SCAN or ITERATIVE_SCAN) also sets the connection's hnsw.iterative_scan
+        for the search that follows, in the same round trip."""
         if _OPERATOR_SYNTAX.search(text):
+            if hnsw_scan is not None:
+                await set_hnsw_scan(conn, hnsw_scan)
             return None
         shares = await self.shares(conn)
-        query = await conn.fetchval(f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text", text)
+        sql = f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text"
+        if hnsw_scan is None:
+            query = await conn.fetchval(sql, text)
+        else:
+            query = await conn.fetchval(f"{sql}, set_config('hnsw.iterative_scan', $2, false)", text, hnsw_scan)
         lexemes = sorted({m.replace("''", "'") for m in _LEXEME.findall(query or "")},
                          key=lambda lexeme: (shares.get(lexeme, 0.0), lexeme))
         if not lexemes:
             return None
         chosen = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_TERM_SHARE] or lexemes[:2]
         return " & ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in chosen)
+
+
+async def set_hnsw_scan(conn: asyncpg.Connection, mode: str) -> None:
+    """Set the connection's hnsw.iterative_scan (PLAIN_SCAN or ITERATIVE_SCAN) for the next search."""
+    await conn.execute("SELECT set_config('hnsw.iterative_scan', $1, false)", mode)
 
 
 def result_score(record: asyncpg.Record) -> float:

@@ -12,7 +12,14 @@ from typing import Any
 import asyncpg
 
 from mcp_server.db import memories as repo
-from mcp_server.db.search import TermShares, result_score
+from mcp_server.db.search import (
+    ITERATIVE_SCAN,
+    SearchMode,
+    TableStats,
+    result_score,
+    set_hnsw_scan,
+    vector_candidates,
+)
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import (
@@ -47,7 +54,7 @@ class MemoryService:
     pool: asyncpg.Pool
     embedder: EmbedderRuntime
     settings: Settings
-    term_shares: TermShares = field(default_factory=lambda: TermShares("memory_shards"))
+    stats: TableStats = field(default_factory=lambda: TableStats("memory_shards"))
 
     @property
     def user_id(self) -> str:
@@ -76,12 +83,26 @@ class MemoryService:
         meta = check.metadata(metadata)
         threshold = check.score_threshold(min_score)
         vector = await self.embedder.try_embed_query(text)
+        model = self.embedder.model if vector is not None else None
+        user = self.user_id
         async with self.pool.acquire() as conn:
-            rare = await self.term_shares.rare_terms(conn, text)
-            records, mode = await repo.search(
-                conn, self.user_id, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
-                limit=count, source=label, metadata=meta, min_score=threshold, rare_terms=rare,
-            )
+            scan = ITERATIVE_SCAN
+            if model is not None:
+                scan = await self.stats.hnsw_scan_mode(
+                    conn, acting_user=user, model=model, candidates=vector_candidates(count),
+                    ef_search=self.settings.hnsw_ef_search, filtered=label is not None or bool(meta))
+            rare = await self.stats.rare_terms(conn, text, hnsw_scan=scan)
+
+            async def search() -> tuple[list[asyncpg.Record], SearchMode]:
+                return await repo.search(conn, user, text=text, vector=vector, model=model, limit=count,
+                                         source=label, metadata=meta, min_score=threshold, rare_terms=rare)
+
+            records, mode = await search()
+            if scan != ITERATIVE_SCAN and len(records) < count and threshold is None:
+                # Short of rows although the statistics promised enough: they predate rows written
+                # since (another user's, or another model's). Search again, scanning on.
+                await set_hnsw_scan(conn, ITERATIVE_SCAN)
+                records, mode = await search()
         results = [
             RecalledMemory(id=r["id"], content=r["content"], source=r["source"], metadata=r["metadata"],
                            created_at=r["created_at"], score=result_score(r))

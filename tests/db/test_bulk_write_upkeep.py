@@ -49,7 +49,7 @@ async def test_memories_import_leaves_statistics_and_no_pending_list(database_ur
     async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
         report = await import_jsonl(conn, settings.user_id, lines, settings.max_content_chars)
     assert report.inserted == 400
-    # Analyzed: the planner knows the row count and the common words (TermShares reads them).
+    # Analyzed: the planner knows the row count and the common words (TableStats reads them).
     assert await owner_fetchval(database_url, "SELECT reltuples FROM pg_class WHERE relname = 'memory_shards'") == 400
     assert await owner_fetchval(
         database_url,

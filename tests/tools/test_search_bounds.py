@@ -8,7 +8,7 @@ import pytest
 
 from mcp_server.app_context import open_app
 from mcp_server.db import memories as repo
-from mcp_server.db.search import TermShares
+from mcp_server.db.search import TableStats
 from mcp_server.embeddings import HashingEmbedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.settings import Settings
@@ -27,7 +27,7 @@ async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: S
         await owner.execute("ANALYZE memory_shards")
         await owner.close()
 
-        shares = TermShares("memory_shards")
+        shares = TableStats("memory_shards")
         assert (await shares.shares(conn))["deploy"] == pytest.approx(1.0)
         assert await shares.rare_terms(conn, "deploy kafka") == "'kafka'"
         # Only common terms: the two least common ones go to the index.
@@ -65,7 +65,7 @@ async def test_keyword_only_search_ranks_old_full_matches_above_many_newer_parti
         await owner.close()
 
         text = "deploy kafka canary"
-        rare = await TermShares("memory_shards").rare_terms(conn, text)
+        rare = await TableStats("memory_shards").rare_terms(conn, text)
         assert rare == "'canari' & 'kafka'"  # stemmed
         records, mode = await repo.search(conn, "tester", text=text, vector=None, model=None, limit=10,
                                           source=None, metadata=None, min_score=None, rare_terms=rare)
