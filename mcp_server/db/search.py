@@ -49,6 +49,7 @@ PLAIN_SCAN = "off"
 # expected to pass the filters are at least this many times the candidates the search takes
 # (at 128 rows and 40 candidates: a share of 62.5% or more; about 6 standard deviations of margin).
 PLAIN_SCAN_MARGIN = 2.0
+MAX_CACHED_ROWS_SHARES = 1024
 TEXT_SEARCH_CONFIG = "english"
 SearchMode = Literal["hybrid", "vector", "lexical"]
 
@@ -245,6 +246,8 @@ class TableStats:
             share = await conn.fetchval("SELECT aletheia_rows_share($1::regclass, $2, $3)",
                                         self.table, acting_user, model)
             cached = (float(share or 0.0), now)
+            if len(self._rows_shares) >= MAX_CACHED_ROWS_SHARES:  # one per (user, model): keep it bounded
+                self._rows_shares.clear()
             self._rows_shares[key] = cached
         return cached[0]
 
