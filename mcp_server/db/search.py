@@ -261,22 +261,18 @@ class TableStats:
         return PLAIN_SCAN if share * ef_search >= PLAIN_SCAN_MARGIN * candidates else ITERATIVE_SCAN
 
     async def rare_terms(self, conn: asyncpg.Connection, text: str, *,
-                         hnsw_scan: str | None = None) -> str | None:
+                         hnsw_scan: str = ITERATIVE_SCAN) -> str | None:
         """A tsquery ANDing the lexemes of `text` in at most COMMON_TERM_SHARE of the rows (else its
         two least common ones), or None when the text has operators or no lexeme.
 
-        `hnsw_scan` (PLAIN_SCAN or ITERATIVE_SCAN) also sets the connection's hnsw.iterative_scan
-        for the search that follows, in the same round trip."""
+        The same round trip sets the connection's hnsw.iterative_scan to `hnsw_scan` (PLAIN_SCAN or
+        ITERATIVE_SCAN) for the search that follows."""
         if _OPERATOR_SYNTAX.search(text):
-            if hnsw_scan is not None:
-                await set_hnsw_scan(conn, hnsw_scan)
+            await set_hnsw_scan(conn, hnsw_scan)
             return None
         shares = await self.shares(conn)
-        sql = f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text"
-        if hnsw_scan is None:
-            query = await conn.fetchval(sql, text)
-        else:
-            query = await conn.fetchval(f"{sql}, set_config('hnsw.iterative_scan', $2, false)", text, hnsw_scan)
+        query = await conn.fetchval(f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text, "
+                                    "set_config('hnsw.iterative_scan', $2, false)", text, hnsw_scan)
         lexemes = sorted({m.replace("''", "'") for m in _LEXEME.findall(query or "")},
                          key=lambda lexeme: (shares.get(lexeme, 0.0), lexeme))
         if not lexemes:

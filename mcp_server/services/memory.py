@@ -14,6 +14,7 @@ import asyncpg
 from mcp_server.db import memories as repo
 from mcp_server.db.search import (
     ITERATIVE_SCAN,
+    PLAIN_SCAN,
     SearchMode,
     TableStats,
     result_score,
@@ -98,7 +99,7 @@ class MemoryService:
                                          source=label, metadata=meta, min_score=threshold, rare_terms=rare)
 
             records, mode = await search()
-            if scan != ITERATIVE_SCAN and len(records) < count and threshold is None:
+            if scan == PLAIN_SCAN and len(records) < count and threshold is None:
                 # Short of rows although the statistics promised enough: they predate rows written
                 # since (another user's, or another model's). Search again, scanning on.
                 await set_hnsw_scan(conn, ITERATIVE_SCAN)
