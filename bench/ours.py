@@ -23,7 +23,6 @@ from mcp_server.app_context import open_app
 from mcp_server.db.vectors import MEMORIES, build_index, indexed_vector
 from mcp_server.embeddings import HashingEmbedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
-from mcp_server.services.memory_io import import_jsonl
 from mcp_server.settings import Settings
 
 MODEL = DEFAULT_MODEL
@@ -57,18 +56,19 @@ async def load_corpus(corpus: Corpus, data_dir: Path) -> dict[str, Any]:
     settings = settings_for(data_dir)
     lines = [json.dumps({"content": t, "source": "bench", "metadata": {"group": g}})
              for t, g in zip(corpus.texts, corpus.groups, strict=True)]
-    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
+    async with open_app(settings, load_in_background=False) as app:
         started = time.perf_counter()
-        report = await import_jsonl(conn, USER, lines, settings.max_content_chars)
+        report = await app.memories.import_jsonl(lines)
         import_s = time.perf_counter() - started
         assert report.inserted == len(corpus), report
-
-        rows = await conn.fetch("SELECT id, content FROM memory_shards WHERE user_id = $1 ORDER BY id", USER)
+        dsn = app.database.target.dsn
+        async with app.database.connection() as conn:
+            rows = await conn.fetch("SELECT id, content FROM memory_shards WHERE user_id = $1 ORDER BY id", USER)
         started = time.perf_counter()
         vectors = HashingEmbedder(settings.embedding_dim, model=MODEL).embed_sync([r["content"] for r in rows])
         embed_s = time.perf_counter() - started
     # Rebuilding the index needs the owner (the login role), not the app role the pool works as.
-    conn = await asyncpg.connect(app.target.dsn)
+    conn = await asyncpg.connect(dsn)
     try:
         await register_vector(conn)
         started = time.perf_counter()
@@ -101,7 +101,7 @@ async def vector_recall_at_10(corpus: Corpus, data_dir: Path, n_queries: int = 1
     settings = settings_for(data_dir)
     embedder = HashingEmbedder(settings.embedding_dim, model=MODEL)
     dim = settings.embedding_dim
-    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
+    async with open_app(settings, load_in_background=False) as app, app.database.connection() as conn:
         select = ("SELECT id, embedding <=> $1 AS distance FROM memory_shards WHERE user_id = $2 "
                   "AND embedding_model = $3 ORDER BY {} LIMIT 10")
         sql = select.format(f"{indexed_vector('embedding', dim)} <=> {indexed_vector('$1::vector', dim)}")

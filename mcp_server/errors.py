@@ -20,6 +20,26 @@ class DatabaseUnavailableError(AletheiaError):
     """PostgreSQL cannot be reached (wrong host, refused, auth failed, timed out)."""
 
 
+class ConnectionLostError(DatabaseUnavailableError):
+    """The connection to PostgreSQL was lost or refused mid-work (restart, terminated backend, down).
+
+    `cause` names the driver's exception; each adapter words the advice for its medium (a tool
+    retries once, the CLI says what was kept).
+    """
+
+    def __init__(self, cause: str) -> None:
+        self.cause = cause
+        super().__init__(f"the database connection was lost ({cause})")
+
+
+class DatabaseRefusedError(AletheiaError):
+    """PostgreSQL refused a statement (the details, which may hold data, go to the log only)."""
+
+    def __init__(self, sqlstate: str | None) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(f"The database refused the request (SQLSTATE {sqlstate}); the server log has the details.")
+
+
 class SchemaError(AletheiaError):
     """The database schema cannot be brought to, or does not match, what this version needs."""
 
@@ -45,6 +65,10 @@ class InvalidInputError(AletheiaError):
 
 class NotFoundError(AletheiaError):
     """A row with the given id does not exist (for this user)."""
+
+
+class RuleFileError(InvalidInputError):
+    """A rule file that cannot be imported (reported per file; the others still import)."""
 
 
 class EmbeddingUnavailableError(AletheiaError):

@@ -1,17 +1,57 @@
-"""Structured results of the tools (and of the services the CLI shares).
+"""The contract: the tools' structured results, and every limit and enumeration of the contract.
 
-These models are the MCP tools' output schemas: field names and meanings are the contract of
-DESIGN.md section 5. Ids are integers.
+The models are the MCP tools' output schemas: field names and meanings are the contract of
+README.md ("Tools"). Ids are integers. The limits and enumerations are declared here once and
+imported where they are used: tools (as `Annotated` parameter types, so they appear in the input
+schemas), services (the same checks for the CLI), the CLI's options and the settings.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 JsonObject = dict[str, Any]
+
+# --- enumerations ---------------------------------------------------------------------------------
+
+SearchMode = Literal["hybrid", "vector", "lexical"]
+ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot"]
+CONTEXT_FORMATS: tuple[str, ...] = get_args(ContextFormat)
+EmbeddingProvider = Literal["fastembed", "openai", "sentence-transformers", "hashing"]
+EMBEDDING_PROVIDERS: tuple[str, ...] = get_args(EmbeddingProvider)
+
+# --- limits -----------------------------------------------------------------------------------------
+
+MAX_RECALL_LIMIT = 100  # recall(limit)
+MAX_MEMORY_PAGE = 200  # list_memories(limit)
+MAX_FIND_LIMIT = 100  # find_patterns(limit)
+MAX_CONTEXT_PATTERNS = 200  # generate_context_file(max_patterns)
+MAX_CONVERSATION_PAGE = 200  # search_conversations(limit)
+MAX_PATTERN_LISTING = 10_000  # `patterns list --limit`
+MAX_SOURCE_CHARS = 200  # a memory's source, an exchange's provider / model / request_id
+MAX_TITLE_CHARS = 300  # a pattern's title
+MAX_LABEL_CHARS = 100  # a pattern's tag or strategy_type
+MAX_TAGS = 50
+MAX_METADATA_BYTES = 16_384  # JSON of a metadata object
+MAX_MESSAGES = 2_000  # messages of one logged exchange
+MAX_CONVERSATION_QUERY_CHARS = 1_000
+STATUS_CODES = (100, 599)  # an exchange's HTTP status code, inclusive
+MAX_LATENCY_MS = 86_400_000
+
+# --- bounded parameter types (tools add their own descriptions) -------------------------------------
+
+RowId = Annotated[int, Field(ge=1)]
+RecallLimit = Annotated[int, Field(ge=1, le=MAX_RECALL_LIMIT)]
+MemoryPageSize = Annotated[int, Field(ge=1, le=MAX_MEMORY_PAGE)]
+FindLimit = Annotated[int, Field(ge=1, le=MAX_FIND_LIMIT)]
+ContextPatternCount = Annotated[int, Field(ge=1, le=MAX_CONTEXT_PATTERNS)]
+ConversationPageSize = Annotated[int, Field(ge=1, le=MAX_CONVERSATION_PAGE)]
+CosineThreshold = Annotated[float, Field(ge=-1, le=1)]
+StatusCode = Annotated[int, Field(ge=STATUS_CODES[0], le=STATUS_CODES[1])]
+LatencyMs = Annotated[int, Field(ge=0)]
 
 
 class RememberResult(BaseModel):
@@ -43,7 +83,7 @@ class RecalledMemory(BaseModel):
 
 class RecallResult(BaseModel):
     results: list[RecalledMemory]
-    mode: Literal["hybrid", "vector", "lexical"] = Field(
+    mode: SearchMode = Field(
         description="hybrid: meaning + keywords; vector: meaning only; lexical: keywords only (embedder "
                     "unavailable or no vectors yet)."
     )

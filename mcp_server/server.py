@@ -1,8 +1,13 @@
-"""`create_server(settings)`: the MCP server. Nothing connects until a client session starts."""
+"""`create_server(settings)`: the MCP server. Nothing connects until a client session starts.
+
+`run_stdio` serves one client over stdio (what `aletheia-mcp serve` does by default).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +16,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
 from mcp_server import __version__
-from mcp_server.app_context import AppContext, open_app
+from mcp_server.app_context import AppContext, open_app, release_database
 from mcp_server.embeddings import Embedder
 from mcp_server.logs import configure_logging
 from mcp_server.settings import Settings
@@ -36,13 +41,13 @@ def create_server(
     embedder: Embedder | None = None,
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
-) -> MCPServer:
+) -> MCPServer[AppContext]:
     settings = settings or Settings()
     if not logging.getLogger().handlers:  # keep our stderr format rather than the SDK's default
         configure_logging(settings.log_level)
 
     @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[AppContext]:
+    async def lifespan(_server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         async with open_app(settings, embedder=embedder) as app:
             yield app
 
@@ -62,3 +67,26 @@ def create_server(
     status_tools.register(mcp)
     inline_output_schemas(mcp)  # after every tool is registered
     return mcp
+
+
+def run_stdio(settings: Settings) -> None:
+    """Serve one client over stdin/stdout until it closes the pipe."""
+    try:
+        create_server(settings).run()
+    finally:
+        _after_stdio_session(settings)
+
+
+def _after_stdio_session(settings: Settings) -> None:
+    """Once the stdio session is over, before the interpreter shuts down.
+
+    The SDK hands fd 1 back to the client's pipe when it stops serving, but work abandoned
+    mid-flight can still print: an embedder still loading in a thread imported huggingface_hub
+    during shutdown, and its error message went to stdout. Later output goes to stderr instead.
+    That same thread can keep the interpreter from reaching pgserver's exit hook before the
+    client kills the process, leaving the embedded PostgreSQL running: release it now.
+    """
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), 1)
+    sys.stdout = sys.stderr
+    release_database(settings)

@@ -1,6 +1,6 @@
 """Settings from the environment and `.env` (pydantic-settings).
 
-Every setting has the environment name of DESIGN.md section 8; `.env.example` lists them all.
+Every setting has its documented environment name (README.md, Settings); `.env.example` lists them all.
 Secrets are `SecretStr` so that they never appear in a log line or a repr.
 """
 
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import getpass
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcp_server.schemas import EmbeddingProvider
 
 
 def _default_data_dir() -> Path:
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
     )
 
     # --- embeddings -----------------------------------------------------------------------
-    embedding_provider: Literal["fastembed", "openai", "sentence-transformers", "hashing"] = Field(
+    embedding_provider: EmbeddingProvider = Field(
         default="fastembed", validation_alias=_env("EMBEDDING_PROVIDER")
     )
     embedding_model: str = Field(default="BAAI/bge-small-en-v1.5", validation_alias=_env("EMBEDDING_MODEL"))
@@ -147,9 +148,3 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir.expanduser() / "pgdata"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()

@@ -3,22 +3,17 @@ database per test that needs one, and Settings that never read the developer's `
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.settings import Settings
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HEAD = sorted(p.name[:4] for p in (REPO_ROOT / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+from tests.helpers import admin_execute, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +56,6 @@ def pg_admin_uri(embedded_pgdata: Path) -> str:
     return start_embedded_server(embedded_pgdata)
 
 
-def admin_execute(pg_admin_uri: str, sql: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(pg_admin_uri)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture
 def database_url(pg_admin_uri: str) -> Iterator[str]:
     """A new, empty database for one test (dropped afterwards)."""
@@ -81,31 +65,9 @@ def database_url(pg_admin_uri: str) -> Iterator[str]:
     admin_execute(pg_admin_uri, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def make_settings(database_url: str | None, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "data_dir": tmp_path / "data",
-        "user_id": "tester",
-        "embedding_provider": "hashing",
-        "embedding_model": "hashing-v2",
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """A subprocess environment without the developer's aletheia/database settings."""
-    drop = {"DATABASE_URL", "ALETHEIA_DATA_DIR", "ALETHEIA_USER_ID", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL",
-            "EMBEDDING_DIM", "LOG_LEVEL", "PGVECTOR_ENABLE_IVFFLAT", "PGVECTOR_IVFFLAT_LISTS"}
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(extra)
-    return env
 
 
 @pytest.fixture

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from mcp_server.db.search import TEXT_SEARCH_CONFIG
+from mcp_server.db.engine import Connection
+from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG
+from mcp_server.schemas import Conversation
 
-FULL_COLUMNS = ("id, created_at, request_id, user_id, provider, model, messages, response, status_code, latency_ms, "
+FULL_COLUMNS = ("id, created_at, request_id, provider, model, messages, response, status_code, latency_ms, "
                 "memory_ids, pattern_ids, redactions")
 
 
-async def insert_once(conn: asyncpg.Connection, row: dict[str, Any]) -> tuple[asyncpg.Record, bool]:
+def _conversation(record: asyncpg.Record) -> Conversation:
+    return Conversation.model_validate(dict(record))
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeListing:
+    """An exchange as search results list it (the service makes its preview)."""
+
+    id: int
+    created_at: datetime
+    request_id: str | None
+    provider: str | None
+    model: str | None
+    status_code: int | None
+    latency_ms: int | None
+    messages: list[Any]
+    response: Any
+
+
+async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversation, bool]:
     """Insert unless this user already logged `request_id`; returns (stored row, created).
 
     A transaction-scoped advisory lock on (user, request_id) makes concurrent retries of the same
@@ -27,7 +50,7 @@ async def insert_once(conn: asyncpg.Connection, row: dict[str, Any]) -> tuple[as
             row["user_id"], row["request_id"],
         )
         if existing is not None:
-            return existing, False
+            return _conversation(existing), False
         columns = list(row)
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         created = await conn.fetchrow(
@@ -35,23 +58,24 @@ async def insert_once(conn: asyncpg.Connection, row: dict[str, Any]) -> tuple[as
             *row.values(),
         )
         assert created is not None
-        return created, True
+        return _conversation(created), True
 
 
-async def get(conn: asyncpg.Connection, user_id: str, *, row_id: int | None = None,
-              request_id: str | None = None) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get(conn: Connection, user_id: str, *, row_id: int | None = None,
+              request_id: str | None = None) -> Conversation | None:
+    record = await conn.fetchrow(
         f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
         "AND ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR request_id = $3) ORDER BY id LIMIT 1",
         user_id, row_id, request_id,
     )
+    return _conversation(record) if record is not None else None
 
 
-async def search(conn: asyncpg.Connection, user_id: str, *, query: str | None, provider: str | None,
+async def search(conn: Connection, user_id: str, *, query: str | None, provider: str | None,
                  model: str | None, since: datetime | None, until: datetime | None, limit: int,
-                 before_id: int | None = None) -> list[asyncpg.Record]:
+                 before_id: int | None = None) -> list[ExchangeListing]:
     """Newest first; `query` is full text over the messages' and response's string values."""
-    return await conn.fetch(
+    records = await conn.fetch(
         f"""
         SELECT id, created_at, request_id, provider, model, status_code, latency_ms, messages, response
         FROM raw_conversations
@@ -64,20 +88,24 @@ async def search(conn: asyncpg.Connection, user_id: str, *, query: str | None, p
         """,
         user_id, query, provider, model, since, until, limit, before_id,
     )
+    return [ExchangeListing(**r) for r in records]
 
 
-async def stream(conn: asyncpg.Connection, user_id: str, since: datetime | None, until: datetime | None,
-                 model: str | None) -> Any:
-    """A server-side cursor over the user's exchanges, oldest first (call inside a transaction)."""
-    return conn.cursor(
-        f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
-        "AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3) "
-        "AND ($4::text IS NULL OR model = $4) ORDER BY created_at, id",
-        user_id, since, until, model, prefetch=500,
-    )
+async def stream(conn: Connection, user_id: str, since: datetime | None, until: datetime | None,
+                 model: str | None) -> AsyncIterator[Conversation]:
+    """The user's exchanges, oldest first, through a server-side cursor (in its own transaction)."""
+    async with conn.transaction():
+        cursor = conn.cursor(
+            f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
+            "AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3) "
+            "AND ($4::text IS NULL OR model = $4) ORDER BY created_at, id",
+            user_id, since, until, model, prefetch=500,
+        )
+        async for record in cursor:
+            yield _conversation(record)
 
 
-async def purge_older_than(conn: asyncpg.Connection, user_id: str | None, cutoff: datetime) -> int:
+async def purge_older_than(conn: Connection, user_id: str | None, cutoff: datetime) -> int:
     """Delete exchanges created before `cutoff` (every user's when `user_id` is None)."""
     status = await conn.execute(
         "DELETE FROM raw_conversations WHERE created_at < $1 AND ($2::text IS NULL OR user_id = $2)",

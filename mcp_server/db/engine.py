@@ -11,9 +11,9 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -21,18 +21,22 @@ import asyncpg
 from pgvector.asyncpg import register_vector
 
 from mcp_server.db.embedded import EMBEDDED_DATABASE, start_embedded_server, with_database
-from mcp_server.db.upkeep import INTERACTIVE_GIN_PENDING_LIST_LIMIT
+from mcp_server.db.errors import driver_errors_translated
 from mcp_server.errors import ConfigurationError, DatabaseUnavailableError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import redact_url
 from mcp_server.settings import Settings
 
 if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
-# Spellings of DESIGN.md section 3 (plus the common `postgres://` and psycopg2 ones).
+# What repositories receive: a pooled connection, or a plain one (migrations, tests, maintenance).
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+# The documented spellings (README.md, "Database and schema"), plus `postgres://` and psycopg2's.
 _ACCEPTED_SCHEMES = {
     "postgresql",
     "postgres",
@@ -42,8 +46,11 @@ _ACCEPTED_SCHEMES = {
 }
 
 # hnsw.iterative_scan of pooled connections: set on connect, restored on release (a search may
-# turn it off for itself, db.search.TableStats.hnsw_scan_mode).
+# turn it off for itself, db.planner_stats.TableStats.hnsw_scan_mode).
 ITERATIVE_SCAN = "relaxed_order"
+
+# GIN pending-list size of pooled connections (single-row writes): db/upkeep.py explains it.
+INTERACTIVE_GIN_PENDING_LIST_LIMIT = "64kB"
 
 # The embedded server's buffer cache (see _prepare_embedded).
 EMBEDDED_SHARED_BUFFERS = "512MB"
@@ -90,7 +97,8 @@ async def resolve_target(settings: Settings) -> DatabaseTarget:
         return DatabaseTarget(normalize_database_url(settings.database_url.get_secret_value()), embedded=False)
 
     admin_uri = await anyio.to_thread.run_sync(start_embedded_server, settings.pgdata_dir)
-    await _prepare_embedded(admin_uri, EMBEDDED_DATABASE, settings.db_connect_timeout_s)
+    with driver_errors_translated():
+        await _prepare_embedded(admin_uri, EMBEDDED_DATABASE, settings.db_connect_timeout_s)
     return DatabaseTarget(with_database(admin_uri, EMBEDDED_DATABASE), embedded=True)
 
 
@@ -158,10 +166,28 @@ async def connect(target: DatabaseTarget, timeout: float) -> asyncpg.Connection:
         raise DatabaseUnavailableError(describe_connect_error(target, exc)) from None
 
 
+@contextlib.asynccontextmanager
+async def single_connection(target: DatabaseTarget, timeout: float) -> AsyncIterator[Connection]:
+    """A connection of its own (no pool, no user scope), closed after the block; the driver's
+    errors raised in the block are translated (db/errors.py)."""
+    conn = await connect(target, timeout)
+    try:
+        with driver_errors_translated():
+            yield conn
+    finally:
+        await conn.close()
+
+
+async def register_codecs(conn: asyncpg.Connection) -> None:
+    """What repositories expect of a connection: vectors as numpy arrays (pgvector's binary codec)
+    and jsonb as Python objects."""
+    await register_vector(conn)
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
 def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awaitable[None]]:
     async def init(conn: asyncpg.Connection) -> None:
-        await register_vector(conn)  # binary vector codec: numpy arrays in and out
-        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await register_codecs(conn)
         # Session settings for every query on this connection (no per-query SET round trips):
         # ef_search trades speed for recall; iterative scans keep filtered HNSW queries complete
         # (recall turns them off for a search that needs none; the reset below turns them on again).
@@ -196,7 +222,7 @@ def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable
 async def _forget_user(conn: asyncpg.Connection) -> None:
     # Instead of asyncpg's default RESET ALL (which would also drop the HNSW session settings made
     # in init): clear exactly what `setup` set, so no user's setting outlives its acquisition, and
-    # turn iterative scans back on in case a search turned them off (db.search.TableStats).
+    # turn iterative scans back on in case a search turned them off (db.planner_stats).
     await conn.execute(f"RESET ROLE; RESET aletheia.user_id; SET hnsw.iterative_scan = {ITERATIVE_SCAN}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
+from mcp_server.db.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -13,11 +13,11 @@ class PgvectorStatus:
     available_version: str | None
 
 
-async def server_version(conn: asyncpg.Connection) -> str:
+async def server_version(conn: Connection) -> str:
     return str(await conn.fetchval("SHOW server_version"))
 
 
-async def pgvector_status(conn: asyncpg.Connection) -> PgvectorStatus:
+async def pgvector_status(conn: Connection) -> PgvectorStatus:
     row = await conn.fetchrow(
         "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed, "
         "(SELECT default_version FROM pg_available_extensions WHERE name = 'vector') AS available"
@@ -26,12 +26,12 @@ async def pgvector_status(conn: asyncpg.Connection) -> PgvectorStatus:
     return PgvectorStatus(row["installed"], row["available"])
 
 
-async def schema_revision(conn: asyncpg.Connection) -> str | None:
+async def schema_revision(conn: Connection) -> str | None:
     exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
     return await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
 
 
-async def table_counts(conn: asyncpg.Connection, user_id: str, model: str) -> dict[str, int]:
+async def table_counts(conn: Connection, user_id: str, model: str) -> dict[str, int]:
     """Row counts of patterns (shared) and of the user's conversations."""
     row = await conn.fetchrow(
         """

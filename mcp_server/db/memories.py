@@ -1,16 +1,47 @@
-"""SQL for memory_shards (asyncpg, plain records; every statement is scoped to one user)."""
+"""SQL for memory_shards: every statement is scoped to one user (row-level security agrees).
+
+`search` is the table's one search entry point: it takes the scan decision and the index
+terms from the planner's statistics (planner_stats.py), runs the hybrid statement
+(hybrid_query.py), and searches again with iterative scans when statistics older than the rows
+made a plain scan come back short.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
 
-from mcp_server.db.search import HybridQuery, SearchMode, hybrid_search
+from mcp_server.db.database import Database
+from mcp_server.db.engine import ITERATIVE_SCAN, Connection
+from mcp_server.db.hybrid_query import HybridQuery, hybrid_search, vector_candidates
+from mcp_server.db.planner_stats import PLAIN_SCAN, set_hnsw_scan
+from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
+from mcp_server.schemas import Memory, RecalledMemory, SearchMode
 
+TABLE = "memory_shards"
 MEMORY_COLUMNS = "t.id, t.content, t.source, t.metadata, t.created_at, t.updated_at, t.embedding_model"
+
+
+def _memory(record: asyncpg.Record, model: str) -> Memory:
+    """A row of MEMORY_COLUMNS; `embedded` when its vector was made by `model` (the current one)."""
+    return Memory(id=record["id"], content=record["content"], source=record["source"], metadata=record["metadata"],
+                  created_at=record["created_at"], updated_at=record["updated_at"],
+                  embedded=record["embedding_model"] == model)
+
+
+def _recalled(record: asyncpg.Record) -> RecalledMemory:
+    """A search hit. Its score is the cosine similarity when the row has a vector from the query's
+    model, else the keyword relevance squashed into [0, 1)."""
+    similarity, lexical = record["similarity"], float(record["lexical"] or 0.0)
+    score = float(similarity) if similarity is not None else lexical / (1.0 + lexical)
+    return RecalledMemory(id=record["id"], content=record["content"], source=record["source"],
+                          metadata=record["metadata"], created_at=record["created_at"], score=round(score, 6))
 
 
 def content_hash(content: str) -> str:
@@ -18,14 +49,15 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-async def find_by_hash(conn: asyncpg.Connection, user_id: str, digest: str) -> int | None:
-    return await conn.fetchval(
+async def find_by_hash(conn: Connection, user_id: str, digest: str) -> int | None:
+    found = await conn.fetchval(
         "SELECT id FROM memory_shards WHERE user_id = $1 AND content_hash = $2", user_id, digest
     )
+    return int(found) if found is not None else None
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     user_id: str,
     content: str,
     source: str | None,
@@ -64,14 +96,15 @@ async def insert(
     return int(row["id"]), bool(row["created"]), row["embedding_model"]
 
 
-async def get(conn: asyncpg.Connection, user_id: str, memory_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def get(conn: Connection, user_id: str, memory_id: int, model: str) -> Memory | None:
+    record = await conn.fetchrow(
         f"SELECT {MEMORY_COLUMNS} FROM memory_shards t WHERE t.user_id = $1 AND t.id = $2", user_id, memory_id
     )
+    return _memory(record, model) if record is not None else None
 
 
 async def update(
-    conn: asyncpg.Connection,
+    conn: Connection,
     user_id: str,
     memory_id: int,
     *,
@@ -79,10 +112,10 @@ async def update(
     source: str | None,
     metadata: dict[str, Any] | None,
     embedding: np.ndarray | None,
-    model: str | None,
-) -> asyncpg.Record | None:
-    """Change the given fields; new content replaces the vector (None: waits for one)."""
-    return await conn.fetchrow(
+    model: str,
+) -> Memory | None:
+    """Change the given fields; new content replaces the vector made by `model` (None: waits for one)."""
+    record = await conn.fetchrow(
         f"""
         UPDATE memory_shards t SET
             content = COALESCE($3, t.content),
@@ -98,18 +131,19 @@ async def update(
         user_id, memory_id, content, content_hash(content) if content is not None else None,
         source is not None, source or None, metadata, embedding, model if embedding is not None else None,
     )
+    return _memory(record, model) if record is not None else None
 
 
-async def delete(conn: asyncpg.Connection, user_id: str, memory_id: int) -> bool:
+async def delete(conn: Connection, user_id: str, memory_id: int) -> bool:
     status = await conn.execute("DELETE FROM memory_shards WHERE user_id = $1 AND id = $2", user_id, memory_id)
     return status == "DELETE 1"
 
 
 async def page(
-    conn: asyncpg.Connection, user_id: str, limit: int, before_id: int | None, source: str | None
-) -> list[asyncpg.Record]:
+    conn: Connection, user_id: str, limit: int, before_id: int | None, source: str | None, model: str
+) -> list[Memory]:
     """Newest first; `before_id` is the cursor (the last id of the previous page)."""
-    return await conn.fetch(
+    records = await conn.fetch(
         f"""
         SELECT {MEMORY_COLUMNS} FROM memory_shards t
         WHERE t.user_id = $1 AND ($2::bigint IS NULL OR t.id < $2) AND ($3::text IS NULL OR t.source = $3)
@@ -117,10 +151,46 @@ async def page(
         """,
         user_id, before_id, source, limit,
     )
+    return [_memory(r, model) for r in records]
 
 
 async def search(
-    conn: asyncpg.Connection,
+    database: Database,
+    user_id: str,
+    *,
+    text: str,
+    vector: np.ndarray | None,
+    model: str | None,
+    limit: int,
+    source: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    min_score: float | None = None,
+) -> tuple[list[RecalledMemory], SearchMode]:
+    """The user's memories best matching `text` (and `vector`, made by `model`), best first."""
+    stats = database.statistics(TABLE)
+    async with database.connection() as conn:
+        scan = ITERATIVE_SCAN
+        if model is not None:
+            scan = await stats.hnsw_scan_mode(
+                conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
+                ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata))
+        rare = await stats.rare_terms(conn, text, hnsw_scan=scan)
+
+        async def once() -> tuple[list[RecalledMemory], SearchMode]:
+            return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
+                                     source=source, metadata=metadata, min_score=min_score, rare_terms=rare)
+
+        hits, mode = await once()
+        if scan == PLAIN_SCAN and len(hits) < limit and min_score is None:
+            # Short of rows although the statistics promised enough: they predate rows written
+            # since (another user's, or another model's). Search again, scanning on.
+            await set_hnsw_scan(conn, ITERATIVE_SCAN)
+            hits, mode = await once()
+    return hits, mode
+
+
+async def search_once(
+    conn: Connection,
     user_id: str,
     *,
     text: str,
@@ -131,8 +201,9 @@ async def search(
     metadata: dict[str, Any] | None,
     min_score: float | None,
     rare_terms: str | None = None,
-) -> tuple[list[asyncpg.Record], SearchMode]:
-    query = HybridQuery(table="memory_shards", columns="t.id, t.content, t.source, t.metadata, t.created_at",
+) -> tuple[list[RecalledMemory], SearchMode]:
+    """One hybrid statement, with the connection's scan mode as it is and the given index terms."""
+    query = HybridQuery(table=TABLE, columns="t.id, t.content, t.source, t.metadata, t.created_at",
                         text=text, vector=vector, model=model, limit=limit, min_score=min_score,
                         rare_terms=rare_terms)
     query.filters.append(f"t.user_id = {query.params.add(user_id)}")
@@ -140,10 +211,11 @@ async def search(
         query.filters.append(f"t.source = {query.params.add(source)}")
     if metadata:
         query.filters.append(f"t.metadata @> {query.params.add(metadata)}::jsonb")
-    return await hybrid_search(conn, query)
+    records, mode = await hybrid_search(conn, query)
+    return [_recalled(r) for r in records], mode
 
 
-async def counts(conn: asyncpg.Connection, user_id: str, model: str) -> tuple[int, int]:
+async def counts(conn: Connection, user_id: str, model: str) -> tuple[int, int]:
     """(memories, memories awaiting an embedding from `model`) for the user."""
     row = await conn.fetchrow(
         "SELECT count(*) AS total, "
@@ -153,3 +225,63 @@ async def counts(conn: asyncpg.Connection, user_id: str, model: str) -> tuple[in
     )
     assert row is not None
     return int(row["total"]), int(row["waiting"])
+
+
+# --- bulk import and export (memories import / export) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryExport:
+    content: str
+    source: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+ImportRow = tuple[str, str, str | None, str, datetime | None]  # content, content_hash, source, metadata JSON, created
+
+
+async def prepare_import(conn: Connection) -> None:
+    """The session's staging table for `import_batch` (emptied at every commit)."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS memory_import (content text, content_hash text, source text, "
+        "metadata text, created_at timestamptz) ON COMMIT DELETE ROWS"
+    )
+
+
+async def import_batch(conn: Connection, user_id: str, rows: Sequence[ImportRow]) -> int:
+    """One batch in one transaction (binary COPY into the staging table, then one INSERT that skips
+    content the user already has); returns the number of rows inserted."""
+    async with conn.transaction():
+        await use_bulk_gin_pending_list(conn)
+        # Committed batches must survive a crash (the import reports them as done), so the WAL
+        # flush is waited for: synchronous_commit stays on.
+        await conn.copy_records_to_table(
+            "memory_import", records=rows, columns=["content", "content_hash", "source", "metadata", "created_at"],
+        )
+        status = await conn.execute(
+            """
+            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, created_at, updated_at)
+            SELECT $1, content, content_hash, source, metadata::jsonb, COALESCE(created_at, now()), now()
+            FROM memory_import
+            ON CONFLICT (user_id, content_hash) DO NOTHING
+            """,
+            user_id,
+        )
+    return int(status.split()[-1])
+
+
+async def finish_import(conn: Connection, inserted: int) -> None:
+    """After the last batch: fresh planner statistics and empty GIN pending lists (db/upkeep.py)."""
+    await refresh_after_bulk_write(conn, TABLE, inserted)
+
+
+async def export(conn: Connection, user_id: str) -> AsyncIterator[MemoryExport]:
+    """Every memory of the user, oldest first, streamed through a server-side cursor."""
+    async with conn.transaction():
+        cursor = conn.cursor(
+            "SELECT content, source, metadata, created_at FROM memory_shards WHERE user_id = $1 ORDER BY id",
+            user_id, prefetch=2_000,
+        )
+        async for record in cursor:
+            yield MemoryExport(**record)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -21,12 +20,11 @@ from typing import TextIO, TypeVar
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from mcp_server.db.engine import DatabaseTarget, connect, engine_over
-from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL, migrations_dir
+from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL, migrations_dir, shipped_head
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 
@@ -38,13 +36,9 @@ MIGRATION_LOCK_KEY = 0x616C_6574_6D69_67
 T = TypeVar("T")
 
 
-def _migrations_dir() -> Path:
-    return migrations_dir()
-
-
 def alembic_config(settings: Settings, stdout: TextIO | None = None) -> Config:
     """An Alembic Config for our migrations carrying the application's settings."""
-    migrations = _migrations_dir()
+    migrations = migrations_dir()
     ini = migrations.parent / "alembic.ini"
     if not ini.exists():
         ini = migrations / "alembic.ini"
@@ -52,20 +46,6 @@ def alembic_config(settings: Settings, stdout: TextIO | None = None) -> Config:
     config.set_main_option("script_location", str(migrations))
     config.attributes["settings"] = settings
     return config
-
-
-@functools.cache
-def _head_of(migrations: Path) -> str | None:
-    config = Config()
-    config.set_main_option("script_location", str(migrations))
-    return ScriptDirectory.from_config(config).get_current_head()
-
-
-def head_revision(settings: Settings) -> str:
-    """The newest revision shipped with this version (read once: the files do not change)."""
-    head = _head_of(_migrations_dir())
-    assert head is not None
-    return head
 
 
 @dataclass(frozen=True)
@@ -83,13 +63,9 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def stored_vector_dimensions(connection: Connection) -> dict[str, int]:
-    """`{"memory_shards.embedding": 384, ...}` for the vector columns that exist."""
-    return {str(r[0]): int(r[1]) for r in connection.execute(text(VECTOR_DIMENSIONS_SQL)).all()}
-
-
 def check_embedding_dimension(connection: Connection, settings: Settings) -> None:
-    for column, stored in stored_vector_dimensions(connection).items():
+    stored_dimensions = {str(r[0]): int(r[1]) for r in connection.execute(text(VECTOR_DIMENSIONS_SQL)).all()}
+    for column, stored in stored_dimensions.items():
         if stored != settings.embedding_dim:
             raise EmbeddingDimensionMismatchError(settings.embedding_dim, stored, column)
 
@@ -219,3 +195,19 @@ async def stamp(target: DatabaseTarget, settings: Settings, revision: str) -> Mi
 
 async def read_revision(target: DatabaseTarget, settings: Settings) -> str | None:
     return await run_locked(target, settings, alembic_config(settings), current_revision)
+
+
+def history(settings: Settings, stdout: TextIO) -> None:
+    """Print the migrations, newest first."""
+    command.history(alembic_config(settings, stdout=stdout), verbose=False)
+
+
+def new_revision(settings: Settings, message: str, stdout: TextIO) -> list[Path]:
+    """Create the next, empty migration file; returns its path.
+
+    Revisions are numbered (0012, ...): the start-up fast path finds the head by number.
+    """
+    next_id = f"{int(shipped_head()) + 1:04d}"
+    script = command.revision(alembic_config(settings, stdout=stdout), message=message, rev_id=next_id)
+    scripts = script if isinstance(script, list) else [script]
+    return [Path(s.path) for s in scripts if s is not None]

@@ -1,4 +1,4 @@
-"""SQL for eng_patterns (shared by everyone using the database; asyncpg, plain records)."""
+"""SQL for eng_patterns (shared by everyone using the database)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from mcp_server.db.search import HybridQuery, SearchMode, hybrid_search
+from mcp_server.db.database import Database
+from mcp_server.db.engine import Connection
+from mcp_server.db.hybrid_query import HybridQuery, hybrid_search
+from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
+from mcp_server.schemas import Pattern
+
+TABLE = "eng_patterns"
 
 PATTERN_COLUMNS = ("t.id, t.title, t.content, t.tags, t.strategy_type, t.target_contexts, t.author, t.metadata, "
-                   "t.last_updated, t.source_path, t.embedding_model")
+                   "t.last_updated, t.source_path")
+
+
+def _pattern(record: asyncpg.Record) -> Pattern:
+    """A row holding PATTERN_COLUMNS (other columns, such as a search's scores, are ignored)."""
+    return Pattern.model_validate(dict(record))
 
 
 def _filters(query: HybridQuery, tags: Sequence[str] | None, strategy_type: str | None) -> None:
@@ -21,14 +32,15 @@ def _filters(query: HybridQuery, tags: Sequence[str] | None, strategy_type: str 
         query.filters.append(f"t.strategy_type = {query.params.add(strategy_type)}")
 
 
-async def find_identical(conn: asyncpg.Connection, title: str | None, content: str) -> int | None:
-    return await conn.fetchval(
+async def find_identical(conn: Connection, title: str | None, content: str) -> int | None:
+    found = await conn.fetchval(
         "SELECT id FROM eng_patterns WHERE content = $1 AND title IS NOT DISTINCT FROM $2 ORDER BY id LIMIT 1",
         content, title,
     )
+    return int(found) if found is not None else None
 
 
-async def insert(conn: asyncpg.Connection, fields: dict[str, Any]) -> int:
+async def insert(conn: Connection, fields: dict[str, Any]) -> int:
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     return int(await conn.fetchval(
@@ -37,7 +49,7 @@ async def insert(conn: asyncpg.Connection, fields: dict[str, Any]) -> int:
     ))
 
 
-async def upsert_by_source(conn: asyncpg.Connection, fields: dict[str, Any]) -> tuple[int, bool]:
+async def upsert_by_source(conn: Connection, fields: dict[str, Any]) -> tuple[int, bool]:
     """Insert, or update the pattern with the same (source_path, title); returns (id, created)."""
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -55,32 +67,48 @@ async def upsert_by_source(conn: asyncpg.Connection, fields: dict[str, Any]) -> 
     return int(row["id"]), bool(row["created"])
 
 
-async def get(conn: asyncpg.Connection, pattern_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE t.id = $1", pattern_id)
+async def upsert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """`upsert_by_source` for each row, all in one transaction (an import batch)."""
+    async with conn.transaction():
+        await use_bulk_gin_pending_list(conn)
+        return [await upsert_by_source(conn, row) for row in rows]
 
 
-async def get_many(conn: asyncpg.Connection, ids: Sequence[int]) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE t.id = ANY($1::bigint[])", list(ids))
+async def after_bulk_write(conn: Connection, written: int) -> None:
+    """After a batch of `upsert_many` calls: fresh planner statistics, empty GIN pending lists."""
+    await refresh_after_bulk_write(conn, TABLE, written)
 
 
-async def update(conn: asyncpg.Connection, pattern_id: int, fields: dict[str, Any]) -> asyncpg.Record | None:
+async def get(conn: Connection, pattern_id: int) -> Pattern | None:
+    record = await conn.fetchrow(f"SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE t.id = $1", pattern_id)
+    return _pattern(record) if record is not None else None
+
+
+async def get_many(conn: Connection, ids: Sequence[int]) -> list[Pattern]:
+    records = await conn.fetch(f"SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE t.id = ANY($1::bigint[])",
+                               list(ids))
+    return [_pattern(r) for r in records]
+
+
+async def update(conn: Connection, pattern_id: int, fields: dict[str, Any]) -> Pattern | None:
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(fields, start=2))
-    return await conn.fetchrow(
+    record = await conn.fetchrow(
         f"UPDATE eng_patterns t SET {assignments}, last_updated = now() WHERE t.id = $1 RETURNING {PATTERN_COLUMNS}",
         pattern_id, *fields.values(),
     )
+    return _pattern(record) if record is not None else None
 
 
-async def delete(conn: asyncpg.Connection, pattern_id: int) -> bool:
+async def delete(conn: Connection, pattern_id: int) -> bool:
     return await conn.execute("DELETE FROM eng_patterns WHERE id = $1", pattern_id) == "DELETE 1"
 
 
 async def candidates_for_path(
-    conn: asyncpg.Connection, keys: Sequence[str], tags: Sequence[str] | None, strategy_type: str | None,
+    conn: Connection, keys: Sequence[str], tags: Sequence[str] | None, strategy_type: str | None,
     limit: int,
-) -> list[asyncpg.Record]:
+) -> list[tuple[int, list[str]]]:
     """(id, target_contexts) of patterns whose context keys overlap the path's (globs then decide)."""
-    return await conn.fetch(
+    records = await conn.fetch(
         """
         SELECT t.id, t.target_contexts FROM eng_patterns t
         WHERE t.context_keys && $1::text[]
@@ -90,21 +118,25 @@ async def candidates_for_path(
         """,
         list(keys), list(tags) if tags else None, strategy_type, limit,
     )
+    return [(r["id"], list(r["target_contexts"])) for r in records]
 
 
 async def search(
-    conn: asyncpg.Connection, *, text: str, vector: np.ndarray | None, model: str | None, limit: int,
+    database: Database, *, text: str, vector: np.ndarray | None, model: str | None, limit: int,
     tags: Sequence[str] | None, strategy_type: str | None,
-) -> tuple[list[asyncpg.Record], SearchMode]:
-    query = HybridQuery(table="eng_patterns", columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
+) -> list[Pattern]:
+    """The patterns best matching `text` (and `vector`, made by `model`), best first."""
+    query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
                         limit=limit)
     _filters(query, tags, strategy_type)
-    return await hybrid_search(conn, query)
+    async with database.connection() as conn:
+        records, _mode = await hybrid_search(conn, query)
+    return [_pattern(r) for r in records]
 
 
-async def listing(conn: asyncpg.Connection, tags: Sequence[str] | None, strategy_type: str | None,
-                  limit: int, ids: Sequence[int] | None = None) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def listing(conn: Connection, tags: Sequence[str] | None, strategy_type: str | None,
+                  limit: int, ids: Sequence[int] | None = None) -> list[Pattern]:
+    records = await conn.fetch(
         f"""
         SELECT {PATTERN_COLUMNS} FROM eng_patterns t
         WHERE ($1::text[] IS NULL OR t.tags @> $1::text[]) AND ($2::text IS NULL OR t.strategy_type = $2)
@@ -113,3 +145,4 @@ async def listing(conn: asyncpg.Connection, tags: Sequence[str] | None, strategy
         """,
         list(tags) if tags else None, strategy_type, limit, list(ids) if ids is not None else None,
     )
+    return [_pattern(r) for r in records]

@@ -11,7 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from mcp_server.db.engine import DatabaseTarget, connect
+from mcp_server.db.engine import Connection, DatabaseTarget, single_connection
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 
@@ -42,17 +42,25 @@ def shipped_head() -> str:
     return max(numbers)
 
 
+async def stored_vector_dimensions(conn: Connection) -> dict[str, int]:
+    """`{"memory_shards.embedding": 384, ...}` for the vector columns that exist."""
+    return {r["column_name"]: int(r["dimension"]) for r in await conn.fetch(VECTOR_DIMENSIONS_SQL)}
+
+
+async def read_vector_dimensions(target: DatabaseTarget, timeout: float) -> dict[str, int]:
+    """`stored_vector_dimensions` on a connection of its own."""
+    async with single_connection(target, timeout) as conn:
+        return await stored_vector_dimensions(conn)
+
+
 async def schema_is_current(target: DatabaseTarget, settings: Settings) -> bool:
     """True when the database is at the shipped head; raises on an EMBEDDING_DIM mismatch."""
-    conn = await connect(target, settings.db_connect_timeout_s)
-    try:
+    async with single_connection(target, settings.db_connect_timeout_s) as conn:
         if not await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
             return False
         if await conn.fetchval("SELECT version_num FROM alembic_version") != shipped_head():
             return False
-        for row in await conn.fetch(VECTOR_DIMENSIONS_SQL):
-            if row["dimension"] != settings.embedding_dim:
-                raise EmbeddingDimensionMismatchError(settings.embedding_dim, row["dimension"], row["column_name"])
+        for column, dimension in (await stored_vector_dimensions(conn)).items():
+            if dimension != settings.embedding_dim:
+                raise EmbeddingDimensionMismatchError(settings.embedding_dim, dimension, column)
         return True
-    finally:
-        await conn.close()

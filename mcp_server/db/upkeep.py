@@ -15,18 +15,17 @@ when they finish.
 
 from __future__ import annotations
 
-import asyncpg
+from mcp_server.db.engine import Connection
 
-INTERACTIVE_GIN_PENDING_LIST_LIMIT = "64kB"
-BULK_GIN_PENDING_LIST_LIMIT = "4MB"
+BULK_GIN_PENDING_LIST_LIMIT = "4MB"  # (pooled connections: engine.INTERACTIVE_GIN_PENDING_LIST_LIMIT)
 
 
-async def use_bulk_gin_pending_list(conn: asyncpg.Connection) -> None:
+async def use_bulk_gin_pending_list(conn: Connection) -> None:
     """Within the current transaction, let GIN batch more entries before merging them."""
     await conn.execute(f"SET LOCAL gin_pending_list_limit = '{BULK_GIN_PENDING_LIST_LIMIT}'")
 
 
-async def refresh_after_bulk_write(conn: asyncpg.Connection, table: str, written: int) -> None:
+async def refresh_after_bulk_write(conn: Connection, table: str, written: int) -> None:
     """Fresh statistics (when `written` changed over a tenth of the rows) and empty GIN pending lists."""
     if written > 0:
         await conn.fetchval("SELECT aletheia_refresh_after_bulk_write($1::regclass, $2)", table, written)

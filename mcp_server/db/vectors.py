@@ -1,20 +1,40 @@
-"""Rows waiting for a vector, storing vectors, and rebuilding the vector columns (any table)."""
+"""Vectors of any table: what a row's vector is made from, rows waiting for one, storing them,
+and rebuilding the vector columns and indexes (a new dimension)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import numpy as np
 
-from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL
+from mcp_server.db.engine import Connection
+from mcp_server.db.schema_check import stored_vector_dimensions
+
+# A pattern's vector is made from its title, description and leading content: long rule files
+# exceed what embedding models read, and the full text is in the keyword index anyway.
+PATTERN_EMBED_CHARS = 2000
+
+
+def pattern_embedding_text(title: str | None, content: str, metadata: Mapping[str, Any]) -> str:
+    """What a pattern's vector is computed from (the one definition: writes and backfills use it)."""
+    description = metadata.get("description")
+    if description is not None and not isinstance(description, str):
+        description = json.dumps(description)
+    parts = [title, description, content[:PATTERN_EMBED_CHARS]]
+    return "\n\n".join(p for p in parts if p is not None)
 
 
 @dataclass(frozen=True)
 class VectorTable:
     table: str
-    text_sql: str  # what gets embedded, as SQL over the row
+    columns: tuple[str, ...]  # what the text is computed from
+    text: Callable[[asyncpg.Record], str]  # the text, from a row holding `columns`
+    version: str  # a column every edit moves on: a vector computed before an edit is not stored
 
     @property
     def hnsw_index(self) -> str:
@@ -25,9 +45,17 @@ class VectorTable:
         return f"ix_{self.table}_embedding_ivfflat"
 
 
+MEMORIES = VectorTable("memory_shards", ("content",), lambda row: str(row["content"]), "updated_at")
+PATTERNS = VectorTable("eng_patterns", ("title", "content", "metadata"),
+                       lambda row: pattern_embedding_text(row["title"], row["content"], row["metadata"]),
+                       "last_updated")
+ALL_TABLES = (MEMORIES, PATTERNS)
+
 # HNSW graph density (migration 0013 explains the choice and builds the same index).
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 100
+# Vectors stay in the table row rather than in TOAST (migration 0016 explains why).
+VECTOR_STORAGE = "MAIN"
 
 
 def indexed_vector(column_sql: str, dimension: int) -> str:
@@ -41,60 +69,62 @@ def indexed_vector(column_sql: str, dimension: int) -> str:
     """
     return f"({column_sql})::halfvec({int(dimension)})"
 
-MEMORIES = VectorTable("memory_shards", "content")
-# A pattern's vector is made from its title, description and leading content (long rule files
-# exceed what embedding models read: see services/patterns.embedding_text, which must agree).
-PATTERN_EMBED_CHARS = 2000
-PATTERNS = VectorTable(
-    "eng_patterns",
-    f"concat_ws(E'\\n\\n', title, metadata->>'description', left(content, {PATTERN_EMBED_CHARS}))",
-)
-ALL_TABLES = (MEMORIES, PATTERNS)
+
+@dataclass(frozen=True, slots=True)
+class WaitingRow:
+    id: int
+    version: datetime
+    text: str
 
 
 async def waiting(
-    conn: asyncpg.Connection, spec: VectorTable, model: str, after_id: int, limit: int, *,
-    include_other_models: bool,
-) -> list[asyncpg.Record]:
-    """(id, text) of rows with no vector (or, optionally, one from another model), in id order."""
+    conn: Connection, spec: VectorTable, model: str, after_id: int, limit: int, *, include_other_models: bool,
+) -> list[WaitingRow]:
+    """Rows with no vector (or, optionally, one from another model), in id order after `after_id`."""
+    columns = ", ".join(spec.columns)
+    wanted = "embedding IS NULL"
+    params: list[int | str] = [after_id, limit]
     if include_other_models:
-        return await conn.fetch(
-            f"SELECT id, {spec.text_sql} AS text FROM {spec.table} "
-            "WHERE id > $1 AND (embedding IS NULL OR embedding_model IS DISTINCT FROM $3) ORDER BY id LIMIT $2",
-            after_id, limit, model,
-        )
-    return await conn.fetch(
-        f"SELECT id, {spec.text_sql} AS text FROM {spec.table} WHERE id > $1 AND embedding IS NULL "
+        wanted = "(embedding IS NULL OR embedding_model IS DISTINCT FROM $3)"
+        params.append(model)
+    records = await conn.fetch(
+        f"SELECT id, {spec.version} AS version, {columns} FROM {spec.table} WHERE id > $1 AND {wanted} "
         "ORDER BY id LIMIT $2",
-        after_id, limit,
+        *params,
     )
+    return [WaitingRow(r["id"], r["version"], spec.text(r)) for r in records]
 
 
-async def store(
-    conn: asyncpg.Connection, spec: VectorTable, model: str, rows: Sequence[tuple[int, str, np.ndarray]]
-) -> None:
-    """Store (id, text it was computed from, vector); a row edited meanwhile is left waiting."""
+async def store(conn: Connection, spec: VectorTable, model: str,
+                rows: Sequence[tuple[WaitingRow, np.ndarray]]) -> None:
+    """Store each row's vector, unless the row was edited since it was read (it then waits again)."""
     await conn.executemany(
-        f"UPDATE {spec.table} SET embedding = $2, embedding_model = $3 WHERE id = $1 AND {spec.text_sql} = $4",
-        [(row_id, vector, model, text) for row_id, text, vector in rows],
+        f"UPDATE {spec.table} SET embedding = $2, embedding_model = $3 WHERE id = $1 AND {spec.version} = $4",
+        [(row.id, vector, model, row.version) for row, vector in rows],
     )
 
 
-async def count_waiting(conn: asyncpg.Connection, spec: VectorTable, model: str) -> int:
+async def count_waiting(conn: Connection, spec: VectorTable, model: str) -> int:
     return int(await conn.fetchval(
         f"SELECT count(*) FROM {spec.table} WHERE embedding IS NULL OR embedding_model IS DISTINCT FROM $1", model
     ))
 
 
-# Vectors stay in the table row rather than in TOAST (migration 0016 explains why).
-VECTOR_STORAGE = "MAIN"
+async def count_rows(conn: Connection, tables: Sequence[VectorTable] = ALL_TABLES) -> int:
+    """Rows of `tables`, vectors or not (what a change of dimension re-embeds)."""
+    return sum([int(await conn.fetchval(f"SELECT count(*) FROM {spec.table}")) for spec in tables])
 
 
-async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) -> None:
+# Memory for the index builds that follow a resize, within its transaction.
+REBUILD_MAINTENANCE_WORK_MEM = "512MB"
+
+
+async def resize(conn: Connection, spec: VectorTable, dimension: int) -> None:
     """Drop the vector index and change the column to vector(dimension), clearing every vector.
 
     Run inside the caller's transaction: if anything later fails, the old vectors come back.
     """
+    await conn.execute(f"SET LOCAL maintenance_work_mem = '{REBUILD_MAINTENANCE_WORK_MEM}'")
     await conn.execute(f"DROP INDEX IF EXISTS {spec.hnsw_index}")
     await conn.execute(f"DROP INDEX IF EXISTS {spec.ivfflat_index}")
     # A new type brings the type's default storage back: keep vectors inline (migration 0016).
@@ -105,9 +135,9 @@ async def resize(conn: asyncpg.Connection, spec: VectorTable, dimension: int) ->
     await conn.execute(f"UPDATE {spec.table} SET embedding_model = NULL WHERE embedding_model IS NOT NULL")
 
 
-async def build_index(conn: asyncpg.Connection, spec: VectorTable, ivfflat_lists: int | None) -> None:
+async def build_index(conn: Connection, spec: VectorTable, ivfflat_lists: int | None) -> None:
     """The vector index the settings ask for: HNSW by default, IVFFlat when opted in."""
-    dimensions = {r["column_name"]: r["dimension"] for r in await conn.fetch(VECTOR_DIMENSIONS_SQL)}
+    dimensions = await stored_vector_dimensions(conn)
     key = indexed_vector("embedding", dimensions[f"{spec.table}.embedding"])
     if ivfflat_lists:
         await conn.execute(

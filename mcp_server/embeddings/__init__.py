@@ -1,4 +1,4 @@
-"""Text embeddings: the `Embedder` protocol and its providers (DESIGN.md section 7).
+"""Text embeddings: the `Embedder` protocol and its providers.
 
 Providers are fastembed (default, local ONNX), openai (any OpenAI-compatible API),
 sentence-transformers (optional extra) and hashing (deterministic, dependency-free).

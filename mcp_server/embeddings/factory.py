@@ -9,9 +9,8 @@ from mcp_server.embeddings.hashing import HashingEmbedder
 from mcp_server.embeddings.openai import OpenAIEmbedder
 from mcp_server.embeddings.sentence_transformers import SentenceTransformersEmbedder
 from mcp_server.errors import ConfigurationError
+from mcp_server.schemas import EMBEDDING_PROVIDERS
 from mcp_server.settings import Settings
-
-PROVIDERS = ("fastembed", "openai", "sentence-transformers", "hashing")
 
 
 def hashing_model_name(configured: str) -> str:
@@ -36,7 +35,7 @@ def create_embedder(settings: Settings) -> Embedder:
     if provider == "sentence-transformers":
         return SentenceTransformersEmbedder.from_settings(settings)
     raise ConfigurationError(
-        f"EMBEDDING_PROVIDER={provider!r} is not a known provider: use one of {', '.join(PROVIDERS)}."
+        f"EMBEDDING_PROVIDER={provider!r} is not a known provider: use one of {', '.join(EMBEDDING_PROVIDERS)}."
     )
 
 

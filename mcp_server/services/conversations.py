@@ -9,25 +9,34 @@ everything stored, NUL characters removed, and the size is bounded by MAX_EXCHAN
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import asyncpg
+from typing import IO, Any
 
 from mcp_server.db import conversations as repo
+from mcp_server.db.database import Database
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor, redactor_from_settings
-from mcp_server.schemas import Conversation, ConversationPage, ConversationSummary, LoggedExchange
+from mcp_server.schemas import (
+    MAX_CONVERSATION_PAGE,
+    MAX_CONVERSATION_QUERY_CHARS,
+    MAX_LATENCY_MS,
+    MAX_MESSAGES,
+    MAX_SOURCE_CHARS,
+    STATUS_CODES,
+    Conversation,
+    ConversationPage,
+    ConversationSummary,
+    LoggedExchange,
+)
 from mcp_server.services import validation as check
+from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.settings import Settings
 
-MAX_MESSAGES = 2_000
-MAX_PAGE = 200
-MAX_QUERY_CHARS = 1_000
+logger = logging.getLogger(__name__)
+
 PREVIEW_CHARS = 200
 
 
@@ -97,25 +106,13 @@ def _parse_time(value: Any, field: str) -> datetime | None:
                                 "(between years 1 and 9999 in UTC).") from None
 
 
-def to_conversation(record: asyncpg.Record) -> Conversation:
-    return Conversation(
-        id=record["id"], request_id=record["request_id"], created_at=record["created_at"],
-        provider=record["provider"], model=record["model"], messages=record["messages"],
-        response=record["response"], status_code=record["status_code"], latency_ms=record["latency_ms"],
-        redactions=record["redactions"], memory_ids=list(record["memory_ids"]),
-        pattern_ids=list(record["pattern_ids"]),
-    )
-
-
-@dataclass
 class ConversationService:
-    pool: asyncpg.Pool
-    settings: Settings
-
-    def __post_init__(self) -> None:
+    def __init__(self, database: Database, settings: Settings, provenance: ProvenanceTracker) -> None:
+        self.database = database
+        self.settings = settings
+        self.provenance = provenance
         # Built once: an invalid REDACT_EXTRA_PATTERNS stops start-up with a clear message.
-        self.redactor: Redactor = redactor_from_settings(self.settings.redact_secrets,
-                                                         self.settings.redact_extra_patterns)
+        self.redactor: Redactor = redactor_from_settings(settings.redact_secrets, settings.redact_extra_patterns)
 
     @property
     def user_id(self) -> str:
@@ -124,21 +121,35 @@ class ConversationService:
 
     async def log(self, messages: Any, response: Any, provider: str | None = None, model: str | None = None,
                   request_id: str | None = None, status_code: int | None = None, latency_ms: int | None = None,
-                  memory_ids: list[int] | None = None, pattern_ids: list[int] | None = None) -> LoggedExchange:
+                  *, session: str | None = None) -> LoggedExchange:
+        """Store one exchange, redacted, once per request_id. With a `session`, the memories and patterns
+        this server showed that session since its previous logged exchange are recorded with it."""
+        memory_ids, pattern_ids = self.provenance.take(session) if session is not None else ([], [])
+        try:
+            return await self._log(messages, response, provider, model, request_id, status_code, latency_ms,
+                                   memory_ids, pattern_ids)
+        except BaseException:
+            if session is not None:  # not logged: keep them for the next exchange
+                self.provenance.record(session, memory_ids=memory_ids, pattern_ids=pattern_ids)
+            raise
+
+    async def _log(self, messages: Any, response: Any, provider: str | None, model: str | None,
+                   request_id: str | None, status_code: int | None, latency_ms: int | None,
+                   memory_ids: list[int], pattern_ids: list[int]) -> LoggedExchange:
         messages = validate_messages(messages)
         if response is not None and not isinstance(response, str | dict):
             raise InvalidInputError("`response` must be a string or a JSON object.")
         if status_code is not None:
-            check.int_range(status_code, "status_code", 100, 599)
+            check.int_range(status_code, "status_code", *STATUS_CODES)
         if latency_ms is not None:
-            check.int_range(latency_ms, "latency_ms", 0, 86_400_000)
+            check.int_range(latency_ms, "latency_ms", 0, MAX_LATENCY_MS)
         size = len(json.dumps({"messages": messages, "response": response}, ensure_ascii=False).encode())
         if size > self.settings.max_exchange_bytes:
             raise InvalidInputError(
                 f"The exchange is {size:,} bytes of JSON; the limit is MAX_EXCHANGE_BYTES="
                 f"{self.settings.max_exchange_bytes:,}. Log a shorter exchange (e.g. without large attachments)."
             )
-        labels = [check.optional_label(v, name, max_chars=200) for v, name in
+        labels = [check.optional_label(v, name, max_chars=MAX_SOURCE_CHARS) for v, name in
                   ((provider, "provider"), (model, "model"), (request_id, "request_id"))]
         redacted, count = self.redactor.redact_json({"messages": messages, "response": response,
                                                      "labels": labels})
@@ -146,28 +157,29 @@ class ConversationService:
         row = {
             "user_id": self.user_id, "request_id": rid or str(uuid.uuid4()), "provider": provider, "model": model,
             "messages": redacted["messages"], "response": redacted["response"], "status_code": status_code,
-            "latency_ms": latency_ms, "memory_ids": memory_ids or [], "pattern_ids": pattern_ids or [],
+            "latency_ms": latency_ms, "memory_ids": memory_ids, "pattern_ids": pattern_ids,
             "redactions": count,
         }
-        async with self.pool.acquire() as conn:
+        async with self.database.connection() as conn:
             stored, created = await repo.insert_once(conn, row)
-        return LoggedExchange(id=stored["id"], request_id=stored["request_id"], redactions=stored["redactions"],
-                              created=created)
+        return LoggedExchange(id=stored.id, request_id=stored.request_id or row["request_id"],
+                              redactions=stored.redactions, created=created)
 
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
                      since: Any = None, until: Any = None, limit: int = 20) -> ConversationPage:
-        count = check.int_range(limit, "limit", 1, MAX_PAGE)
-        text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None) if query is not None else None
-        async with self.pool.acquire() as conn:
-            records = await repo.search(
+        count = check.int_range(limit, "limit", 1, MAX_CONVERSATION_PAGE)
+        text = (check.content(query, MAX_CONVERSATION_QUERY_CHARS, field="query", setting=None)
+                if query is not None else None)
+        async with self.database.connection() as conn:
+            rows = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
                 model=check.optional_label(model, "model"), since=_parse_time(since, "since"),
                 until=_parse_time(until, "until"), limit=count)
         return ConversationPage(items=[
-            ConversationSummary(id=r["id"], request_id=r["request_id"], created_at=r["created_at"],
-                                provider=r["provider"], model=r["model"], status_code=r["status_code"],
-                                latency_ms=r["latency_ms"], preview=preview(r["messages"], r["response"]))
-            for r in records
+            ConversationSummary(id=r.id, request_id=r.request_id, created_at=r.created_at, provider=r.provider,
+                                model=r.model, status_code=r.status_code, latency_ms=r.latency_ms,
+                                preview=preview(r.messages, r.response))
+            for r in rows
         ])
 
     async def get(self, row_id: int | None = None, request_id: str | None = None) -> Conversation:
@@ -176,27 +188,38 @@ class ConversationService:
         if row_id is not None:
             check.row_id(row_id)
         request_id = check.optional_label(request_id, "request_id")
-        async with self.pool.acquire() as conn:
-            record = await repo.get(conn, self.user_id, row_id=row_id, request_id=request_id)
-        if record is None:
+        async with self.database.connection() as conn:
+            conversation = await repo.get(conn, self.user_id, row_id=row_id, request_id=request_id)
+        if conversation is None:
             which = f"id {row_id}" if row_id is not None else f"request_id {request_id!r}"
             raise NotFoundError(f"No logged exchange with {which} for this user. Use `search_conversations`.")
-        return to_conversation(record)
+        return conversation
 
-    async def export(self, since: Any = None, until: Any = None, model: str | None = None) -> AsyncIterator[str]:
-        """JSONL lines a person can replay: messages, response, model, provider, request_id, created_at."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            cursor = await repo.stream(conn, self.user_id, _parse_time(since, "since"), _parse_time(until, "until"),
-                                       model)
-            async for record in cursor:
-                yield json.dumps({
-                    "request_id": record["request_id"], "created_at": record["created_at"].isoformat(),
-                    "provider": record["provider"], "model": record["model"], "messages": record["messages"],
-                    "response": record["response"], "status_code": record["status_code"],
-                    "latency_ms": record["latency_ms"],
-                }, ensure_ascii=False) + "\n"
+    async def export_jsonl(self, out: IO[str], since: Any = None, until: Any = None, model: str | None = None) -> int:
+        """Write exchanges to `out` as JSONL a person can replay (messages, response, model, provider,
+        request_id, created_at, status_code, latency_ms), oldest first; returns how many."""
+        written = 0
+        async with self.database.connection() as conn:
+            exchanges = repo.stream(conn, self.user_id, _parse_time(since, "since"), _parse_time(until, "until"),
+                                    model)
+            async for row in exchanges:
+                out.write(json.dumps({
+                    "request_id": row.request_id, "created_at": row.created_at.isoformat(),
+                    "provider": row.provider, "model": row.model, "messages": row.messages,
+                    "response": row.response, "status_code": row.status_code, "latency_ms": row.latency_ms,
+                }, ensure_ascii=False) + "\n")
+                written += 1
+        return written
 
     async def purge(self, older_than_days: int) -> int:
         days = check.int_range(older_than_days, "older_than_days", 1, 365_000)
-        async with self.pool.acquire() as conn:
+        async with self.database.connection() as conn:
             return await repo.purge_older_than(conn, self.user_id, datetime.now(UTC) - timedelta(days=days))
+
+    async def purge_expired(self) -> None:
+        """The start-up job: with CONVERSATION_RETENTION_DAYS set, purge the user's older exchanges."""
+        days = self.settings.conversation_retention_days
+        if days:
+            purged = await self.purge(days)
+            if purged:
+                logger.info("purged %d logged exchange(s) older than %d days", purged, days)

@@ -34,6 +34,7 @@ class EmbedderRuntime:
         self._loaded = anyio.Event()  # set after every finished load attempt
         self._created = anyio.current_time()  # (constructed inside the event loop, like anyio.Event)
         self._ready = False
+        self._attempt: anyio.Event | None = None  # set when the load attempt under way ends
         self._detail: str | None = "loading the model"
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
 
@@ -53,6 +54,7 @@ class EmbedderRuntime:
 
     async def load_once(self) -> bool:
         """One load attempt; records the outcome for status() and waiting callers."""
+        attempt = self._attempt = anyio.Event()
         try:
             await self._embedder.load()
         except AletheiaError as exc:
@@ -64,8 +66,20 @@ class EmbedderRuntime:
             self._ready, self._detail = True, None
             logger.info("embedder ready: %s %s (%d-d)", self._embedder.name, self._embedder.model,
                         self._embedder.dimension)
+        finally:
+            self._attempt = None
+            attempt.set()
         self._loaded.set()
         return self._ready
+
+    async def ensure_loaded(self) -> bool:
+        """Whether the embedder is ready, loading it first when no load is under way (batch work)."""
+        if self._ready:
+            return True
+        if self._attempt is not None:
+            await self._attempt.wait()
+            return self._ready
+        return await self.load_once()
 
     async def run(self) -> None:
         """Load the embedder (retrying with backoff), then run the on-ready hooks now and every

@@ -1,48 +1,42 @@
-"""Memory use cases: remember, recall, update, forget, list. Shared by the tools and the CLI.
+"""Memory use cases: remember, recall, update, forget, list, and import / export as JSONL.
 
-Every row belongs to one user (the service is built for `settings.user_id`). A write never
-depends on the embedder: without one the row is stored waiting for a vector.
+Every row belongs to the acting user (ALETHEIA_USER_ID, or the HTTP token's user for the call in
+progress). A write never depends on the embedder: without one the row is stored waiting for a
+vector. Imports commit batch by batch (an interrupted import keeps every finished batch), skip
+content the user already has, and stage each batch with binary COPY.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
 
-import asyncpg
+import anyio
 
 from mcp_server.db import memories as repo
-from mcp_server.db.search import (
-    ITERATIVE_SCAN,
-    PLAIN_SCAN,
-    SearchMode,
-    TableStats,
-    result_score,
-    set_hnsw_scan,
-    vector_candidates,
-)
-from mcp_server.errors import InvalidInputError, NotFoundError
+from mcp_server.db.database import Database
+from mcp_server.db.memories import ImportRow
+from mcp_server.db.vectors import MEMORIES
+from mcp_server.errors import AletheiaError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import (
+    MAX_MEMORY_PAGE,
+    MAX_RECALL_LIMIT,
     DeleteResult,
     Memory,
     MemoryPage,
-    RecalledMemory,
     RecallResult,
     RememberResult,
 )
+from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.memory_jsonl import ImportReport
+from mcp_server.services.progress import Progress
+from mcp_server.services.provenance import ProvenanceTracker
+from mcp_server.services.reembed import ReembedService
+from mcp_server.services.response_fit import fit
 from mcp_server.settings import Settings
-
-MAX_RECALL_LIMIT = 100
-MAX_PAGE_SIZE = 200
-
-
-def _memory(record: asyncpg.Record, model: str) -> Memory:
-    return Memory(id=record["id"], content=record["content"], source=record["source"],
-                  metadata=record["metadata"], created_at=record["created_at"], updated_at=record["updated_at"],
-                  embedded=record["embedding_model"] == model)
 
 
 def _not_found(memory_id: int) -> NotFoundError:
@@ -50,12 +44,14 @@ def _not_found(memory_id: int) -> NotFoundError:
                          "to find the right id.")
 
 
-@dataclass
 class MemoryService:
-    pool: asyncpg.Pool
-    embedder: EmbedderRuntime
-    settings: Settings
-    stats: TableStats = field(default_factory=lambda: TableStats("memory_shards"))
+    def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
+                 provenance: ProvenanceTracker, vectors: ReembedService) -> None:
+        self.database = database
+        self.embedder = embedder
+        self.settings = settings
+        self.provenance = provenance
+        self.vectors = vectors
 
     @property
     def user_id(self) -> str:
@@ -71,53 +67,39 @@ class MemoryService:
         # (a duplicate costs an embedding that is not stored).
         vectors = await self.embedder.try_embed_documents([text])
         vector = vectors[0] if vectors else None
-        async with self.pool.acquire() as conn:
+        async with self.database.connection() as conn:
             memory_id, created, model = await repo.insert(conn, self.user_id, text, label, meta, vector,
                                                           self.embedder.model)
         return RememberResult(id=memory_id, created=created, embedded=model == self.embedder.model)
 
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
-                     metadata: dict[str, Any] | None = None, min_score: float | None = None) -> RecallResult:
+                     metadata: dict[str, Any] | None = None, min_score: float | None = None, *,
+                     session: str | None = None) -> RecallResult:
+        """The user's memories best matching `query`. With a `session` (a model asking), the result
+        is fitted to MAX_RESPONSE_CHARS and its ids are recorded as that session's provenance."""
         text = check.content(query, self.settings.max_content_chars, field="query")
         count = check.int_range(limit, "limit", 1, MAX_RECALL_LIMIT)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata)
         threshold = check.score_threshold(min_score)
         vector = await self.embedder.try_embed_query(text)
-        model = self.embedder.model if vector is not None else None
-        user = self.user_id
-        async with self.pool.acquire() as conn:
-            scan = ITERATIVE_SCAN
-            if model is not None:
-                scan = await self.stats.hnsw_scan_mode(
-                    conn, acting_user=user, model=model, candidates=vector_candidates(count),
-                    ef_search=self.settings.hnsw_ef_search, filtered=label is not None or bool(meta))
-            rare = await self.stats.rare_terms(conn, text, hnsw_scan=scan)
-
-            async def search() -> tuple[list[asyncpg.Record], SearchMode]:
-                return await repo.search(conn, user, text=text, vector=vector, model=model, limit=count,
-                                         source=label, metadata=meta, min_score=threshold, rare_terms=rare)
-
-            records, mode = await search()
-            if scan == PLAIN_SCAN and len(records) < count and threshold is None:
-                # Short of rows although the statistics promised enough: they predate rows written
-                # since (another user's, or another model's). Search again, scanning on.
-                await set_hnsw_scan(conn, ITERATIVE_SCAN)
-                records, mode = await search()
-        results = [
-            RecalledMemory(id=r["id"], content=r["content"], source=r["source"], metadata=r["metadata"],
-                           created_at=r["created_at"], score=result_score(r))
-            for r in records
-        ]
-        return RecallResult(results=results, mode=mode)
+        hits, mode = await repo.search(
+            self.database, self.user_id, text=text, vector=vector,
+            model=self.embedder.model if vector is not None else None, limit=count, source=label, metadata=meta,
+            min_score=threshold)
+        result = RecallResult(results=hits, mode=mode)
+        if session is not None:
+            result = fit(result, self.settings.max_response_chars)  # what the model will see
+            self.provenance.record(session, memory_ids=[r.id for r in result.results])
+        return result
 
     async def get(self, memory_id: int) -> Memory:
         memory_id = check.row_id(memory_id)
-        async with self.pool.acquire() as conn:
-            record = await repo.get(conn, self.user_id, memory_id)
-        if record is None:
+        async with self.database.connection() as conn:
+            memory = await repo.get(conn, self.user_id, memory_id, self.embedder.model)
+        if memory is None:
             raise _not_found(memory_id)
-        return _memory(record, self.embedder.model)
+        return memory
 
     async def update(self, memory_id: int, content: str | None = None, source: str | None = None,
                      metadata: dict[str, Any] | None = None) -> Memory:
@@ -131,35 +113,78 @@ class MemoryService:
         if text is not None:
             vectors = await self.embedder.try_embed_documents([text])
             vector = vectors[0] if vectors else None
-        async with self.pool.acquire() as conn:
+        async with self.database.connection() as conn:
             if text is not None:
                 other = await repo.find_by_hash(conn, self.user_id, repo.content_hash(text))
                 if other is not None and other != memory_id:
                     raise InvalidInputError(f"Memory {other} already has exactly this content; "
                                             f"`forget` one of them instead.")
-            record = await repo.update(conn, self.user_id, memory_id, content=text, source=label,
+            memory = await repo.update(conn, self.user_id, memory_id, content=text, source=label,
                                        metadata=meta, embedding=vector, model=self.embedder.model)
-        if record is None:
+        if memory is None:
             raise _not_found(memory_id)
-        return _memory(record, self.embedder.model)
+        return memory
 
     async def forget(self, memory_id: int) -> DeleteResult:
         memory_id = check.row_id(memory_id)
-        async with self.pool.acquire() as conn:
+        async with self.database.connection() as conn:
             deleted = await repo.delete(conn, self.user_id, memory_id)
         if not deleted:
             raise _not_found(memory_id)
         return DeleteResult(deleted=True)
 
     async def list(self, limit: int = 20, cursor: str | None = None, source: str | None = None) -> MemoryPage:
-        count = check.int_range(limit, "limit", 1, MAX_PAGE_SIZE)
+        count = check.int_range(limit, "limit", 1, MAX_MEMORY_PAGE)
         before = _parse_cursor(cursor)
         label = check.optional_label(source, "source")
-        async with self.pool.acquire() as conn:
-            records = await repo.page(conn, self.user_id, count + 1, before, label)
-        items = [_memory(r, self.embedder.model) for r in records[:count]]
-        next_cursor = str(items[-1].id) if len(records) > count else None
+        async with self.database.connection() as conn:
+            memories = await repo.page(conn, self.user_id, count + 1, before, label, self.embedder.model)
+        items = memories[:count]
+        next_cursor = str(items[-1].id) if len(memories) > count else None
         return MemoryPage(items=items, next_cursor=next_cursor)
+
+    async def import_jsonl(self, lines: Iterable[str], progress: Progress | None = None, *,
+                           embed: bool = False) -> ImportReport:
+        """Import memories from JSONL lines in bulk; with `embed`, give the new rows vectors afterwards
+        (a failure to embed is reported in the result: the rows are stored and wait for a vector)."""
+        report = ImportReport()
+        # Parsing and validating a batch (~17 us a line) runs in a worker thread while PostgreSQL
+        # inserts the previous one (to_tsvector and the index entries, ~70 us a row): the two overlap.
+        batches = memory_jsonl.batches(lines, report, self.settings.max_content_chars)
+        user = self.user_id
+        async with self.database.connection() as conn:
+            await repo.prepare_import(conn)
+            batch = await anyio.to_thread.run_sync(next, batches, None)
+            while batch is not None:
+                parsed: list[list[ImportRow] | None] = []
+
+                async def parse_next(into: list[list[ImportRow] | None] = parsed) -> None:
+                    into.append(await anyio.to_thread.run_sync(next, batches, None))
+
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(parse_next)
+                    inserted = await repo.import_batch(conn, user, batch)
+                report.inserted += inserted
+                report.duplicates += len(batch) - inserted
+                if progress:
+                    progress(len(batch))
+                batch = parsed[0]
+            await repo.finish_import(conn, report.inserted)
+        if embed:
+            try:
+                report.embedded = await self.vectors.fill([MEMORIES])
+            except AletheiaError as exc:
+                report.embed_error = str(exc)
+        return report
+
+    async def export_jsonl(self, out: IO[str]) -> int:
+        """Write the user's memories to `out` as JSONL, oldest first; returns how many."""
+        written = 0
+        async with self.database.connection() as conn:
+            async for memory in repo.export(conn, self.user_id):
+                out.write(memory_jsonl.export_line(memory))
+                written += 1
+        return written
 
 
 def _parse_cursor(cursor: str | None) -> int | None:

@@ -7,9 +7,7 @@ import math
 from typing import Any
 
 from mcp_server.errors import InvalidInputError
-
-MAX_SOURCE_CHARS = 200
-MAX_METADATA_BYTES = 16_384
+from mcp_server.schemas import MAX_METADATA_BYTES, MAX_SOURCE_CHARS
 
 
 def _has_nul(value: Any) -> bool:
@@ -25,15 +23,15 @@ def _has_nul(value: Any) -> bool:
 def content(text: Any, max_chars: int, field: str = "content", setting: str | None = "MAX_CONTENT_CHARS") -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"`{field}` must be a string.")
-    text = text.strip()
-    if not text:
+    cleaned: str = text.strip()
+    if not cleaned:
         raise InvalidInputError(f"`{field}` is empty: pass the text to store.")
-    if len(text) > max_chars:
+    if len(cleaned) > max_chars:
         named = f" ({setting})" if setting else ""
-        raise InvalidInputError(f"`{field}` is {len(text)} characters; the limit is {max_chars}{named}. Shorten it.")
-    if "\x00" in text:
+        raise InvalidInputError(f"`{field}` is {len(cleaned)} characters; the limit is {max_chars}{named}. Shorten it.")
+    if "\x00" in cleaned:
         raise InvalidInputError(f"`{field}` contains a NUL character (\\u0000), which cannot be stored.")
-    return text
+    return cleaned
 
 
 def optional_label(value: Any, field: str, max_chars: int = MAX_SOURCE_CHARS) -> str | None:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mcp_server.schemas import Conversation, ConversationPage, LoggedExchange
-from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.schemas import (
+    Conversation,
+    ConversationPage,
+    ConversationPageSize,
+    LatencyMs,
+    LoggedExchange,
+    RowId,
+    StatusCode,
+)
+from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -24,40 +32,29 @@ def register(mcp: MCPServer) -> None:
                                                          "shape (content blocks).")],
         response: Annotated[str | dict[str, Any] | None, Field(description="The model's answer: text or the "
                                                                            "provider's JSON response.")],
-        ctx: Context,
+        ctx: ToolContext,
         provider: Annotated[str | None, Field(description="e.g. 'openai', 'anthropic'.")] = None,
         model: Annotated[str | None, Field(description="e.g. 'gpt-4o', 'claude-sonnet-4'.")] = None,
         request_id: Annotated[str | None, Field(description="Your id for this exchange; logging the same id "
                                                             "again changes nothing. Default: a new UUID.")] = None,
-        status_code: Annotated[int | None, Field(ge=100, le=599)] = None,
-        latency_ms: Annotated[int | None, Field(ge=0)] = None,
+        status_code: StatusCode | None = None,
+        latency_ms: LatencyMs | None = None,
     ) -> LoggedExchange:
         """Record one LLM exchange for observability and replay, after each answer. Secrets (API keys,
         tokens, passwords, private keys) are redacted before storing. The memories and patterns this
         server returned in this session since the last logged exchange are recorded with it."""
-        app = app_of(ctx)
-        key = session_key(ctx)
-
-        async def work() -> LoggedExchange:
-            memory_ids, pattern_ids = app.provenance.take(key)
-            try:
-                return await app.conversations.log(messages, response, provider, model, request_id, status_code,
-                                                   latency_ms, memory_ids, pattern_ids)
-            except BaseException:
-                app.provenance.record(key, memory_ids=memory_ids, pattern_ids=pattern_ids)  # not logged: keep
-                raise
-
-        return await run_tool(ctx, work)
+        return await run_tool(ctx, lambda: app_of(ctx).conversations.log(
+            messages, response, provider, model, request_id, status_code, latency_ms, session=session_key(ctx)))
 
     @mcp.tool(title="Search conversations", annotations=READ)
     async def search_conversations(
-        ctx: Context,
+        ctx: ToolContext,
         query: Annotated[str | None, Field(description="Words to find in the messages or the response.")] = None,
         provider: str | None = None,
         model: str | None = None,
         since: Annotated[str | None, Field(description="ISO-8601 time, inclusive.")] = None,
         until: Annotated[str | None, Field(description="ISO-8601 time, exclusive.")] = None,
-        limit: Annotated[int, Field(ge=1, le=200)] = 20,
+        limit: ConversationPageSize = 20,
     ) -> ConversationPage:
         """Find logged exchanges, newest first; each item is a short preview (use get_conversation for all)."""
         conversations = app_of(ctx).conversations
@@ -65,8 +62,8 @@ def register(mcp: MCPServer) -> None:
 
     @mcp.tool(title="Get conversation", annotations=READ)
     async def get_conversation(
-        ctx: Context,
-        id: Annotated[int | None, Field(ge=1)] = None,
+        ctx: ToolContext,
+        id: RowId | None = None,
         request_id: str | None = None,
     ) -> Conversation:
         """Read one logged exchange in full, with the memory and pattern ids that were in context."""

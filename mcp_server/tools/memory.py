@@ -1,20 +1,31 @@
-"""Memory tools: thin wrappers that validate through the schemas and call MemoryService."""
+"""Memory tools: each is its schema and one MemoryService call."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mcp_server.schemas import DeleteResult, Memory, MemoryPage, RecallResult, RememberResult
-from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.schemas import (
+    MAX_SOURCE_CHARS,
+    CosineThreshold,
+    DeleteResult,
+    Memory,
+    MemoryPage,
+    MemoryPageSize,
+    RecallLimit,
+    RecallResult,
+    RememberResult,
+    RowId,
+)
+from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
-MemoryId = Annotated[int, Field(ge=1, description="A memory id returned by remember, recall or list_memories.")]
+MemoryId = Annotated[RowId, Field(description="A memory id returned by remember, recall or list_memories.")]
 Source = Annotated[str | None, Field(description="Where the memory came from, e.g. 'chat', 'code-review', "
-                                                 "'docs/adr-12.md'. Filterable.", max_length=200)]
+                                                 "'docs/adr-12.md'. Filterable.", max_length=MAX_SOURCE_CHARS)]
 Metadata = Annotated[dict[str, Any] | None, Field(description="A JSON object of labels, e.g. "
                                                               "{\"project\": \"api\", \"kind\": \"decision\"}.")]
 
@@ -27,7 +38,7 @@ def register(mcp: MCPServer) -> None:
     )
     async def remember(
         content: Annotated[str, Field(description="The fact, decision or note to keep, in plain words.")],
-        ctx: Context,
+        ctx: ToolContext,
         source: Source = None,
         metadata: Metadata = None,
     ) -> RememberResult:
@@ -42,19 +53,17 @@ def register(mcp: MCPServer) -> None:
     )
     async def recall(
         query: Annotated[str, Field(description="What to look for, in natural language or keywords.")],
-        ctx: Context,
-        limit: Annotated[int, Field(ge=1, le=100, description="Most results to return.")] = 5,
+        ctx: ToolContext,
+        limit: Annotated[RecallLimit, Field(description="Most results to return.")] = 5,
         source: Source = None,
         metadata: Annotated[dict[str, Any] | None, Field(
             description="Only memories whose metadata contains this JSON object.")] = None,
-        min_score: Annotated[float | None, Field(ge=-1, le=1, description="Minimum cosine similarity.")] = None,
+        min_score: Annotated[CosineThreshold | None, Field(description="Minimum cosine similarity.")] = None,
     ) -> RecallResult:
         """Search stored memories by meaning and keywords. Use it before answering questions about past
         decisions, conventions or context ("what did we decide about retries?")."""
-        app = app_of(ctx)
-        result = await run_tool(ctx, lambda: app.memories.recall(query, limit, source, metadata, min_score))
-        app.provenance.record(session_key(ctx), memory_ids=[r.id for r in result.results])
-        return result
+        return await run_tool(ctx, lambda: app_of(ctx).memories.recall(query, limit, source, metadata, min_score,
+                                                                        session=session_key(ctx)))
 
     @mcp.tool(
         title="Update memory",
@@ -63,7 +72,7 @@ def register(mcp: MCPServer) -> None:
     )
     async def update_memory(
         id: MemoryId,
-        ctx: Context,
+        ctx: ToolContext,
         content: Annotated[str | None, Field(description="New text (replaces the old).")] = None,
         source: Source = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="New metadata (replaces the old).")] = None,
@@ -76,7 +85,7 @@ def register(mcp: MCPServer) -> None:
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
                                     open_world_hint=False),
     )
-    async def forget(id: MemoryId, ctx: Context) -> DeleteResult:
+    async def forget(id: MemoryId, ctx: ToolContext) -> DeleteResult:
         """Delete a memory that is wrong or no longer wanted. This cannot be undone."""
         return await run_tool(ctx, lambda: app_of(ctx).memories.forget(id))
 
@@ -85,8 +94,8 @@ def register(mcp: MCPServer) -> None:
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
     async def list_memories(
-        ctx: Context,
-        limit: Annotated[int, Field(ge=1, le=200, description="Page size.")] = 20,
+        ctx: ToolContext,
+        limit: Annotated[MemoryPageSize, Field(description="Page size.")] = 20,
         cursor: Annotated[str | None, Field(description="`next_cursor` of the previous page.")] = None,
         source: Source = None,
     ) -> MemoryPage:

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp import MCPError
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.errors import AletheiaError, NotFoundError
-from mcp_server.schemas import ContextFiles, DeleteResult, FindPatternsResult, Pattern, PatternCreated
-from mcp_server.services.pattern_files import generate_context_files
-from mcp_server.services.patterns import PatternInput
-from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.schemas import (
+    ContextFiles,
+    ContextFormat,
+    ContextPatternCount,
+    DeleteResult,
+    FindLimit,
+    FindPatternsResult,
+    Pattern,
+    PatternCreated,
+    RowId,
+)
+from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
-PatternId = Annotated[int, Field(ge=1, description="A pattern id returned by add_pattern or find_patterns.")]
+PatternId = Annotated[RowId, Field(description="A pattern id returned by add_pattern or find_patterns.")]
 Globs = Annotated[list[str], Field(description="Gitignore-style globs relative to the repository root where the "
                                                "pattern applies, e.g. [\"api/*.py\", \"tests/**\"]; "
                                                "empty = everywhere.")]
 Tags = Annotated[list[str], Field(description="Labels such as [\"api\", \"testing\"].")]
-ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot"]
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -33,7 +40,7 @@ def register(mcp: MCPServer) -> None:
     @mcp.tool(title="Add pattern", annotations=WRITE)
     async def add_pattern(
         content: Annotated[str, Field(description="The convention, in words a developer or model can follow.")],
-        ctx: Context,
+        ctx: ToolContext,
         title: Annotated[str | None, Field(description="A short name, e.g. 'Validate request bodies'.")] = None,
         tags: Tags | None = None,
         strategy_type: Annotated[str | None, Field(description="A kind such as 'convention', 'testing', "
@@ -44,20 +51,14 @@ def register(mcp: MCPServer) -> None:
     ) -> PatternCreated:
         """Record a team engineering pattern (a convention, rule or practice), scoped to files by globs.
         Adding the same title and content again returns the existing id (created: false)."""
-        app = app_of(ctx)
-
-        async def work() -> PatternCreated:
-            item = PatternInput.build(app.settings, content, title, tags, strategy_type, target_contexts, author,
-                                      metadata)
-            return await app.patterns.add(item)
-
-        return await run_tool(ctx, work)
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.add(content, title, tags, strategy_type,
+                                                                     target_contexts, author, metadata))
 
     @mcp.tool(title="Update pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=True, open_world_hint=False))
     async def update_pattern(
         id: PatternId,
-        ctx: Context,
+        ctx: ToolContext,
         content: str | None = None,
         title: str | None = None,
         tags: Tags | None = None,
@@ -72,56 +73,51 @@ def register(mcp: MCPServer) -> None:
             target_contexts=target_contexts, author=author, metadata=metadata))
 
     @mcp.tool(title="Get pattern", annotations=READ)
-    async def get_pattern(id: PatternId, ctx: Context) -> Pattern:
+    async def get_pattern(id: PatternId, ctx: ToolContext) -> Pattern:
         """Read one pattern in full."""
         return await run_tool(ctx, lambda: app_of(ctx).patterns.get(id))
 
     @mcp.tool(title="Delete pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=False, open_world_hint=False))
-    async def delete_pattern(id: PatternId, ctx: Context) -> DeleteResult:
+    async def delete_pattern(id: PatternId, ctx: ToolContext) -> DeleteResult:
         """Delete a pattern for everyone using this database. This cannot be undone."""
         return await run_tool(ctx, lambda: app_of(ctx).patterns.delete(id))
 
     @mcp.tool(title="Find patterns", annotations=READ)
     async def find_patterns(
-        ctx: Context,
+        ctx: ToolContext,
         file_path: Annotated[str | None, Field(description="A file you are about to read or change, relative to "
                                                            "the repository root, e.g. 'api/routes/users.py'.")] = None,
         query: Annotated[str | None, Field(description="What you are doing, e.g. 'add input validation'.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
         strategy_type: str | None = None,
-        limit: Annotated[int, Field(ge=1, le=100)] = 10,
+        limit: FindLimit = 10,
     ) -> FindPatternsResult:
         """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
         patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
-        app = app_of(ctx)
-        result = await run_tool(ctx, lambda: app.patterns.find(file_path, query, tags, strategy_type, limit))
-        app.provenance.record(session_key(ctx), pattern_ids=[p.id for p in result.results])
-        return result
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.find(file_path, query, tags, strategy_type, limit,
+                                                                      session=session_key(ctx)))
 
     @mcp.tool(title="Generate context file", annotations=READ)
     async def generate_context_file(
         format: Annotated[ContextFormat, Field(description="agents_md (AGENTS.md), claude_md (CLAUDE.md), "
                                                            "cursor_mdc (.cursor/rules/*.mdc) or copilot "
                                                            "(.github/copilot-instructions.md + instructions).")],
-        ctx: Context,
+        ctx: ToolContext,
         paths: Annotated[list[str] | None, Field(description="Only patterns that apply to these files.")] = None,
         query: Annotated[str | None, Field(description="Only patterns relevant to this topic.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
-        max_patterns: Annotated[int, Field(ge=1, le=200)] = 50,
+        max_patterns: ContextPatternCount = 50,
     ) -> ContextFiles:
         """Render the team's patterns as AI context files (path + content). The files' shared parts go
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
         writes them into a repository keeping the rest of each file."""
-        app = app_of(ctx)
-        result = await run_tool(
-            ctx, lambda: generate_context_files(app.patterns, format, paths, query, tags, max_patterns))
-        app.provenance.record(session_key(ctx), pattern_ids=result.pattern_ids)
-        return result
+        return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate(format, paths, query, tags, max_patterns,
+                                                                            session=session_key(ctx)))
 
     @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
                   description="One engineering pattern as JSON.", mime_type="application/json")
-    async def pattern_resource(id: str, ctx: Context) -> str:
+    async def pattern_resource(id: str, ctx: ToolContext) -> str:
         if not id.isdigit():
             raise ResourceNotFoundError(f"Pattern ids are integers, not {id!r}.")
         try:
@@ -132,7 +128,7 @@ def register(mcp: MCPServer) -> None:
 
     @mcp.prompt(name="conventions_for", title="Conventions for a file",
                 description="The team's patterns that apply to a file, as a ready-to-use message.")
-    async def conventions_for(file_path: str, ctx: Context) -> list[UserMessage]:
+    async def conventions_for(file_path: str, ctx: ToolContext) -> list[UserMessage]:
         try:
             found = await app_of(ctx).patterns.find(file_path=file_path, limit=20)
         except AletheiaError as exc:

@@ -7,11 +7,13 @@ principal, tells clients apart.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
 
-def session_key(ctx: Context) -> str:
+def session_key(ctx: Context[Any, Any]) -> str:
     session_id = (ctx.headers or {}).get("mcp-session-id")
     if session_id:
         return f"session:{session_id}"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from mcp_server.schemas import ServerStatus
-from mcp_server.tools.errors import app_of, run_tool
+from mcp_server.tools.runner import ToolContext, app_of, run_tool
 
 
 def register(mcp: MCPServer) -> None:
@@ -14,7 +14,7 @@ def register(mcp: MCPServer) -> None:
         title="Server status",
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
-    async def server_status(ctx: Context) -> ServerStatus:
+    async def server_status(ctx: ToolContext) -> ServerStatus:
         """Report the server's health: version, database (never a password), schema revision, pgvector,
         the embedder (ready, loading, or why it failed), and how many rows wait for an embedding."""
-        return await run_tool(ctx, lambda: app_of(ctx).status())
+        return await run_tool(ctx, lambda: app_of(ctx).status.report())

@@ -1,6 +1,6 @@
 """eng_patterns: context keys for glob candidates, source path for re-import identity
 
-- `context_keys` TEXT[] (GIN): one key per target glob (see mcp_server/globs.py) so that
+- `context_keys` TEXT[] (GIN): one key per target glob (see mcp_server/rules/globs.py) so that
   find_patterns(file_path) checks only candidate patterns instead of every row.
 - `source_path`: the file a pattern was imported from; (source_path, title) is its identity,
   so re-importing the same files updates patterns instead of duplicating them.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from mcp_server.globs import context_keys
+from mcp_server.rules.globs import context_keys
 
 revision: str = "0008"
 down_revision: str | None = "0007"

@@ -1,6 +1,6 @@
 """aletheia_term_shares(regclass): common-lexeme shares of a table's content_tsv for the app role
 
-Hybrid search asks GIN only for a query's uncommon lexemes (db/search.py TermShares), reading
+Hybrid search asks GIN only for a query's uncommon lexemes (db/planner_stats.py TableStats.rare_terms), reading
 how common each lexeme is from the planner's statistics. PostgreSQL hides pg_stats rows of
 tables with row-level security from roles subject to it, so this SECURITY DEFINER function
 returns just those shares (aggregate frequencies of the most common words, no row contents),

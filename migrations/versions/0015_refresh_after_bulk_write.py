@@ -3,7 +3,7 @@
 Search plans depend on the planner's statistics. Right after a bulk write they are missing or
 stale until autovacuum gets to the table (up to a minute later, never if the embedded server
 stops first): 10,000 imported patterns that were never analyzed made find_patterns rank every
-vector by a sequential scan (37 ms instead of 4 ms), and TermShares (db/search.py) saw every word
+vector by a sequential scan (37 ms instead of 4 ms), and TableStats (db/planner_stats.py) saw every word
 as rare. Bulk writes also leave GIN's pending list (up to 4 MB of unsorted entries, which every
 full-text search reads through: ~1 ms at 300 pages) behind.
 

@@ -3,7 +3,7 @@
 pgvector's iterative index scans keep a filtered HNSW search going until it has `limit` rows,
 at a price: ~10% of the scan (0.4-0.6 ms at 100k memories) even when no row is filtered out.
 Recall turns them off when the planner's statistics say nearly every row is eligible (one user,
-one embedding model, no source or metadata filter; db/search.py `needs_iterative_scan`).
+one embedding model, no source or metadata filter; db/planner_stats.py `TableStats.hnsw_scan_mode`).
 
 PostgreSQL hides pg_stats rows of tables with row-level security from roles subject to it, so
 this SECURITY DEFINER function returns one number: the estimated share of rows whose user_id is

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, clean_env
+from tests.helpers import REPO_ROOT, clean_env
 
 
 def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from mcp_server import cli
 from mcp_server.db import migrate
-from tests.conftest import HEAD, REPO_ROOT, clean_env
+from tests.helpers import HEAD, REPO_ROOT, clean_env
 
 
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +61,7 @@ def test_db_history_lists_every_revision(cli_cwd: Path) -> None:
 def test_db_revision_creates_a_file_after_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = tmp_path / "migrations"
     shutil.copytree(REPO_ROOT / "migrations", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(migrate, "_migrations_dir", lambda: copy)
+    monkeypatch.setattr(migrate, "migrations_dir", lambda: copy)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ALETHEIA_DATA_DIR", str(tmp_path / "data"))
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.db.embedded import with_database
-from tests.conftest import clean_env
-from tests.tools.conftest import sql
+from tests.helpers import clean_env, sql
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 
 from mcp_server.app_context import open_app
-from mcp_server.services import reembed
-from mcp_server.services.memory_io import import_jsonl
-from mcp_server.services.pattern_files import import_rule_files
 from mcp_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -46,8 +43,8 @@ async def pending_pages(database_url: str, index: str) -> int:
 
 async def test_memories_import_leaves_statistics_and_no_pending_list(database_url: str, settings: Settings) -> None:
     lines = [json.dumps({"content": text, "metadata": {"n": i}}) for i, text in enumerate(notes(400, seed=1))]
-    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
-        report = await import_jsonl(conn, settings.user_id, lines, settings.max_content_chars)
+    async with open_app(settings, load_in_background=False) as app:
+        report = await app.memories.import_jsonl(lines)
     assert report.inserted == 400
     # Analyzed: the planner knows the row count and the common words (TableStats reads them).
     assert await owner_fetchval(database_url, "SELECT reltuples FROM pg_class WHERE relname = 'memory_shards'") == 400
@@ -64,11 +61,9 @@ async def test_vector_backfill_refreshes_the_model_statistics(database_url: str,
     # Imported rows wait for vectors; until the statistics know that they now have them, the
     # planner believes no row matches `embedding_model = <model>` and may scan instead of using HNSW.
     lines = [json.dumps({"content": text}) for text in notes(300, seed=2)]
-    async with open_app(settings, load_in_background=False) as app, app.pool.acquire() as conn:
-        await import_jsonl(conn, settings.user_id, lines, settings.max_content_chars)
-        await app.embedder.load_once()
-        done = await reembed.embed_rows(conn, app.embedder.embed_documents, app.embedder.model,
-                                        settings.embedding_batch_size, include_other_models=False)
+    async with open_app(settings, load_in_background=False) as app:
+        await app.memories.import_jsonl(lines)
+        done = await app.vectors.fill()
     assert done == 300
     common_models = await owner_fetchval(
         database_url,
@@ -83,7 +78,7 @@ async def test_pattern_import_leaves_statistics(database_url: str, settings: Set
     for i, text in enumerate(notes(40, seed=3)):
         (rules / f"rule{i}.md").write_text(f"---\nglobs: 'api{i}/*.py'\n---\n# Rule {i}\n\n{text}\n")
     async with open_app(settings, load_in_background=False) as app:
-        report = await import_rule_files(app.patterns, [rules], settings)
+        report = await app.rule_files.import_files([rules])
     assert report.created == 40
     assert await owner_fetchval(database_url, "SELECT reltuples FROM pg_class WHERE relname = 'eng_patterns'") == 40
     assert await pending_pages(database_url, "ix_eng_patterns_content_tsv") == 0

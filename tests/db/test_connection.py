@@ -12,7 +12,7 @@ import pytest
 from mcp_server.db.engine import DatabaseTarget, normalize_database_url
 from mcp_server.errors import ConfigurationError
 from mcp_server.redact import redact_url
-from tests.conftest import HEAD, admin_execute, clean_env
+from tests.helpers import HEAD, admin_execute, clean_env
 
 PASSWORD = "Sup3r-S3cret-Pw"
 

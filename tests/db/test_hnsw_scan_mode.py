@@ -1,5 +1,5 @@
 """Recall skips pgvector's iterative index scans only when the planner's statistics say a plain
-scan yields enough eligible rows (db/search.py `TableStats.hnsw_scan_mode`, migration 0017)."""
+scan yields enough eligible rows (db/planner_stats.py `TableStats.hnsw_scan_mode`, migration 0017)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from mcp_server.db import migrate
 from mcp_server.db.engine import ITERATIVE_SCAN, DatabaseTarget, open_pool
-from mcp_server.db.search import PLAIN_SCAN, TableStats, vector_candidates
+from mcp_server.db.hybrid_query import vector_candidates
+from mcp_server.db.planner_stats import PLAIN_SCAN, TableStats
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.identity import acting_as
 from mcp_server.settings import Settings

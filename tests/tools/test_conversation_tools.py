@@ -10,9 +10,8 @@ from mcp import Client
 
 from mcp_server.server import create_server
 from mcp_server.settings import Settings
-from tests.conftest import make_settings
-from tests.test_redact import LOOK_ALIKES, SECRETS
-from tests.tools.conftest import call, call_error, sql
+from tests.helpers import call, call_error, make_settings, sql
+from tests.redaction_cases import LOOK_ALIKES, SECRETS
 
 pytestmark = pytest.mark.anyio
 

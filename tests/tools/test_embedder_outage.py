@@ -13,12 +13,11 @@ import pytest
 from mcp import Client
 
 from mcp_server.errors import EmbeddingUnavailableError
-from mcp_server.maintenance import run_reembed
 from mcp_server.server import create_server
+from mcp_server.services.reembed import reembed as run_reembed
 from mcp_server.settings import Settings
-from tests.conftest import make_settings
-from tests.embeddings.fake_api import FakeEmbeddingsAPI, Reply, running_api
-from tests.tools.conftest import call, call_error, sql
+from tests.fake_embeddings_api import FakeEmbeddingsAPI, Reply, running_api
+from tests.helpers import call, call_error, make_settings, sql
 
 pytestmark = pytest.mark.anyio
 DIM = 16

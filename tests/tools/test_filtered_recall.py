@@ -12,13 +12,13 @@ from mcp import Client
 from pgvector.asyncpg import register_vector
 
 from mcp_server.db import memories as repo
-from mcp_server.db.search import PLAIN_SCAN, TableStats, set_hnsw_scan
+from mcp_server.db.engine import register_codecs
+from mcp_server.db.planner_stats import PLAIN_SCAN, TableStats, set_hnsw_scan
 from mcp_server.db.vectors import MEMORIES, build_index
 from mcp_server.embeddings import HashingEmbedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
 from mcp_server.settings import Settings
-from tests.conftest import make_settings
-from tests.tools.conftest import call
+from tests.helpers import call, make_settings
 
 pytestmark = pytest.mark.anyio
 ROWS = 20_000
@@ -74,7 +74,7 @@ async def test_recall_searches_again_when_the_statistics_are_older_than_the_rows
             for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
     columns = ["user_id", "content", "content_hash", "embedding", "embedding_model"]
     conn = await asyncpg.connect(database_url)
-    await register_vector(conn)
+    await register_codecs(conn)
     await conn.execute("ALTER TABLE memory_shards SET (autovacuum_enabled = false)")  # keep the old statistics
     await conn.execute(f"DROP INDEX {MEMORIES.hnsw_index}")
     await conn.copy_records_to_table("memory_shards", records=rows[:mine], columns=columns)
@@ -90,9 +90,9 @@ async def test_recall_searches_again_when_the_statistics_are_older_than_the_rows
                                       ef_search=settings.hnsw_ef_search, filtered=False) == PLAIN_SCAN
     query = "zebra quasar"  # no keyword in common with the corpus: the vector side has to fill the page
     await set_hnsw_scan(conn, PLAIN_SCAN)
-    records, _ = await repo.search(conn, "tester", text=query, vector=HashingEmbedder(settings.embedding_dim)
-                                   .embed_sync([query])[0], model=DEFAULT_MODEL, limit=10, source=None,
-                                   metadata=None, min_score=None)
+    records, _ = await repo.search_once(conn, "tester", text=query, vector=HashingEmbedder(settings.embedding_dim)
+                                        .embed_sync([query])[0], model=DEFAULT_MODEL, limit=10, source=None,
+                                        metadata=None, min_score=None)
     assert len(records) < 10
     await conn.close()
 

@@ -39,7 +39,7 @@ from mcp import Client, MCPError
 
 from mcp_server.db.embedded import with_database
 from mcp_server.server import create_server
-from tests.conftest import admin_execute, make_settings
+from tests.helpers import admin_execute, make_settings
 
 EXAMPLES_PER_TOOL = 40
 CALL_TIMEOUT = 30.0

@@ -8,8 +8,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.server import create_server
-from tests.conftest import HEAD, make_settings
-from tests.tools.conftest import call, call_error, sql
+from tests.helpers import HEAD, call, call_error, make_settings, sql
 
 pytestmark = pytest.mark.anyio
 

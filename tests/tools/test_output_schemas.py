@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.schemas import RecallResult
-from tests.tools.conftest import call
+from tests.helpers import call
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from mcp import Client, MCPError
 
-from tests.tools.conftest import call, call_error, sql
+from tests.helpers import call, call_error, sql
 
 pytestmark = pytest.mark.anyio
 

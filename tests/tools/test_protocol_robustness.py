@@ -32,7 +32,7 @@ from mcp.types import jsonrpc_message_adapter
 
 from mcp_server.server import create_server
 from mcp_server.settings import Settings
-from tests.conftest import clean_env
+from tests.helpers import clean_env
 
 TEN_MB = 10 * 1024 * 1024
 STARTUP_TIMEOUT = 120.0  # a first start creates the schema (every migration)

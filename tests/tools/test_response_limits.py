@@ -9,8 +9,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.server import create_server
-from tests.conftest import make_settings
-from tests.tools.conftest import call
+from tests.helpers import call, make_settings
 
 pytestmark = pytest.mark.anyio
 LIMIT = 5_000

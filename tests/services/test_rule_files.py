@@ -1,4 +1,4 @@
-"""Reading the rule files teams already have."""
+"""Reading the rule files teams already have into validated patterns."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server.services.importers import RuleFileError, parse_rule_file
+from mcp_server.errors import RuleFileError
+from mcp_server.services.rule_files import read_rule_file
 from mcp_server.settings import Settings
 
 SETTINGS = Settings(_env_file=None)
@@ -16,7 +17,7 @@ def parse(tmp_path: Path, name: str, text: str):  # type: ignore[no-untyped-def]
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return parse_rule_file(path, text, SETTINGS)
+    return read_rule_file(path, text, SETTINGS)
 
 
 def test_cursor_mdc_with_unquoted_glob_string(tmp_path: Path) -> None:

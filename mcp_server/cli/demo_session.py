@@ -1,4 +1,4 @@
-"""`aletheia-mcp demo`: the server as a client sees it.
+"""The session `aletheia-mcp demo` narrates: the server as a client sees it.
 
 Starts `aletheia-mcp serve` as a subprocess in a temporary data directory (its own embedded
 PostgreSQL), talks to it over stdio with the official MCP client, and narrates each step.
@@ -42,7 +42,7 @@ async def _call(session: ClientSession, tool: str, arguments: dict[str, Any]) ->
         text = result.content[0].text if result.content else "(no message)"  # type: ignore[union-attr]
         raise RuntimeError(f"{tool} failed: {text}")
     assert result.structured_content is not None
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 async def _wait_for_embedder(session: ClientSession, console: Console) -> dict[str, Any]:
@@ -119,3 +119,4 @@ async def _drive(params: StdioServerParameters, errlog: Any, console: Console) -
         console.print(f"  memories: {counts['memories']} ({counts['memories_awaiting_embedding']} awaiting an "
                       f"embedding); embedder: {status['embedder']['state']}")
     console.rule("done")
+

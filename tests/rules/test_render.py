@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import yaml
 
+from mcp_server.rules.parse import split_front_matter
+from mcp_server.rules.render import BEGIN, END, merge_marked, render
 from mcp_server.schemas import Pattern
-from mcp_server.services.context_files import BEGIN, END, merge_marked, render
-from mcp_server.services.importers import split_front_matter
 
 
 def pattern(pid: int, title: str, content: str, globs: list[str], strategy: str | None = None,

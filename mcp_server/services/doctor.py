@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcp_server.db import migrate
-from mcp_server.db.engine import DatabaseTarget, connect, resolve_target
+from mcp_server.db.engine import DatabaseTarget, resolve_target, single_connection
 from mcp_server.db.introspect import pgvector_status, server_version
+from mcp_server.db.schema_check import shipped_head
 from mcp_server.errors import AletheiaError, EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
 
@@ -23,19 +24,16 @@ async def run_doctor(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     try:
         target = await resolve_target(settings)
-        conn = await connect(target, settings.db_connect_timeout_s)
+        async with single_connection(target, settings.db_connect_timeout_s) as conn:
+            version = await server_version(conn)
     except AletheiaError as exc:
         return [Check("database", False, str(exc))]
     except Exception as exc:  # e.g. the embedded server failed to start
         return [Check("database", False, f"could not start or reach the database: {exc}")]
 
-    try:
-        version = await server_version(conn)
-    finally:
-        await conn.close()
     checks.append(Check("database", True, f"{_describe(target, settings)}, PostgreSQL {version}"))
 
-    head = migrate.head_revision(settings)
+    head = shipped_head()
     dimension_ok = True
     try:
         report = await migrate.upgrade(target, settings)
@@ -52,11 +50,8 @@ async def run_doctor(settings: Settings) -> list[Check]:
     except AletheiaError as exc:
         checks.append(Check("schema", False, str(exc)))
 
-    conn = await connect(target, settings.db_connect_timeout_s)
-    try:
+    async with single_connection(target, settings.db_connect_timeout_s) as conn:
         vector = await pgvector_status(conn)
-    finally:
-        await conn.close()
     if vector.installed_version:
         checks.append(Check("pgvector", True, f"version {vector.installed_version}"))
     elif vector.available_version:

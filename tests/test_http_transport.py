@@ -3,63 +3,18 @@ tokens, and two stateless replicas serving one database."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from mcp_server.http_auth import add_token, read_tokens
-from tests.conftest import clean_env
-from tests.tools.conftest import call, call_error, sql
+from tests.helpers import call, call_error, clean_env, connect, free_port, http_server, sql
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def http_server(cwd: Path, url: str, host: str = "127.0.0.1", **env: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--host", host, "--port", str(port)],
-        cwd=cwd, env=clean_env(DATABASE_URL=url, EMBEDDING_PROVIDER="hashing", **env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-@asynccontextmanager
-async def connect(url: str, token: str | None = None, **headers: str) -> AsyncIterator[Client]:
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
-            Client(streamable_http_client(url, http_client=http)) as client:
-        yield client
 
 
 def test_tokens_file_stores_only_hashes(tmp_path: Path) -> None:

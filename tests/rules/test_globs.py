@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_server.errors import InvalidInputError
-from mcp_server.globs import (
+from mcp_server.rules.globs import (
     context_keys,
     glob_matches,
     match_contexts,

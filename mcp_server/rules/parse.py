@@ -1,76 +1,43 @@
-"""Read the rule files teams already have into patterns.
+"""What a rule file means: the patterns in the text of one file (pure: no I/O).
 
 Supported: Cursor `.mdc` (front matter `description`, `globs` as a string or a list,
 `alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`)
 and `copilot-instructions.md`, `AGENTS.md` / `CLAUDE.md` (split into one pattern per `##`
 section), and any other markdown (one pattern; optional YAML front matter with title, tags,
-strategy_type, target_contexts, author, metadata — the format `patterns export` writes).
+strategy_type, target_contexts, author, metadata: the format `patterns export` writes).
 
-Identity: a pattern's (source_path, title). source_path is the file's path relative to the
-working directory (absolute when outside it), so re-importing the same files updates the
-patterns instead of duplicating them.
+A pattern's import identity is (source_path, title); sync.source_path_of says what the path is.
+Drafts hold what the file says; the service that stores them validates it (services/rule_files.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from mcp_server.errors import InvalidInputError
-from mcp_server.services.context_files import strip_marked
-from mcp_server.services.patterns import PatternInput
-from mcp_server.settings import Settings
+from mcp_server.errors import RuleFileError
+from mcp_server.rules.render import strip_marked
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache", "dist",
-              "build", ".tox"}
 SECTIONED_NAMES = {"agents.md", "claude.md", "copilot-instructions.md"}
 
 
-class RuleFileError(Exception):
-    """A rule file that cannot be imported (reported per file; the others still import)."""
-
-
 @dataclass(frozen=True)
-class ImportProblem:
-    path: str
-    reason: str
+class RuleDraft:
+    """One pattern as a rule file states it (tags, strategy_type, author: as written, unchecked)."""
 
-
-def is_rule_file(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith((".mdc", ".md")) or name == ".cursorrules"
-
-
-def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Rule files among `paths` (folders are walked recursively, skipping VCS and build folders)."""
-    for path in paths:
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
-                for name in sorted(files):
-                    candidate = Path(root) / name
-                    if is_rule_file(candidate):
-                        yield candidate
-        elif path.is_file():
-            yield path
-        else:
-            raise RuleFileError(f"{path}: no such file or folder")
-
-
-def source_path_of(path: Path) -> str:
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    title: str
+    content: str
+    source_path: str
+    target_contexts: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: Any = None
+    strategy_type: Any = None
+    author: Any = None
 
 
 def _lenient_front_matter(text: str) -> dict[str, Any]:
@@ -150,13 +117,12 @@ def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
     return unique
 
 
-def parse_rule_file(path: Path, text: str, settings: Settings) -> list[PatternInput]:
-    """The patterns in one rule file; RuleFileError says why the file cannot be imported."""
-    name = path.name.lower()
+def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDraft]:
+    """The patterns in one rule file named `file_name`; RuleFileError says why it cannot be imported."""
+    name = file_name.lower()
     text = strip_marked(text.replace("\r\n", "\n"))
     if "\x00" in text:
         raise RuleFileError("the file contains NUL characters (binary?)")
-    source = source_path_of(path)
     kind = ("cursor_mdc" if name.endswith(".mdc") else "cursorrules" if name == ".cursorrules"
             else "copilot_instructions" if name.endswith(".instructions.md") else
             "sectioned" if name in SECTIONED_NAMES else "markdown")
@@ -181,7 +147,7 @@ def parse_rule_file(path: Path, text: str, settings: Settings) -> list[PatternIn
     else:
         globs = _globs(front.get("target_contexts"), "target_contexts")
 
-    fallback = path.name.removesuffix(".instructions.md").removesuffix(".mdc").removesuffix(".md")
+    fallback = file_name.removesuffix(".instructions.md").removesuffix(".mdc").removesuffix(".md")
     fallback = "Cursor rules" if kind == "cursorrules" else fallback
     if kind == "sectioned":
         pieces = _sections(body, str(front.get("title") or fallback))
@@ -192,21 +158,5 @@ def parse_rule_file(path: Path, text: str, settings: Settings) -> list[PatternIn
     pieces = [(t, c) for t, c in pieces if c]
     if not pieces:
         raise RuleFileError("the file has no content")
-    try:
-        return [PatternInput.build(settings, content=content, title=title, target_contexts=globs, metadata=meta,
-                                   source_path=source, **common) for title, content in pieces]
-    except InvalidInputError as exc:
-        raise RuleFileError(str(exc)) from None
-
-
-def export_markdown(pattern: Any) -> str:
-    """A pattern as markdown with front matter that `parse_rule_file` reads back to the same pattern."""
-    front: dict[str, Any] = {"title": pattern.title}
-    for key in ("tags", "strategy_type", "target_contexts", "author"):
-        value = getattr(pattern, key)
-        if value:
-            front[key] = list(value) if isinstance(value, list | tuple) else value
-    if pattern.metadata:
-        front["metadata"] = dict(pattern.metadata)
-    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000).strip()
-    return f"---\n{header}\n---\n\n{pattern.content.strip()}\n"
+    return [RuleDraft(title=title, content=content, source_path=source_path, target_contexts=globs,
+                      metadata=meta, **common) for title, content in pieces]

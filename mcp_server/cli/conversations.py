@@ -1,0 +1,64 @@
+"""`aletheia-mcp conversations log|show|export|purge`: logged LLM exchanges."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from mcp_server.cli.common import err, out, with_app
+
+app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_args_is_help=True)
+
+
+@app.command("log")
+def conversations_log() -> None:
+    """Log one exchange read as JSON from stdin: {"messages": [...], "response": ..., "model": ...}.
+
+    For hooks and scripts (e.g. a Claude Code Stop hook). Prints {id, request_id, redactions, created}."""
+    try:
+        exchange = json.loads(sys.stdin.read())
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error:[/red] stdin is not JSON: {exc.msg} (line {exc.lineno}).")
+        raise typer.Exit(1) from None
+    if not isinstance(exchange, dict):
+        err.print("[red]error:[/red] stdin must hold one JSON object with `messages` and `response`.")
+        raise typer.Exit(1)
+    known = ("messages", "response", "provider", "model", "request_id", "status_code", "latency_ms")
+    arguments = {k: exchange.get(k) for k in known}
+    logged = with_app(lambda a: a.conversations.log(**arguments))
+    out.print_json(logged.model_dump_json())
+
+
+@app.command("show")
+def conversations_show(conversation_id: int = typer.Argument(..., help="The exchange's id.")) -> None:
+    """Print one logged exchange as JSON (with the memory and pattern ids that were in context)."""
+    conversation = with_app(lambda a: a.conversations.get(conversation_id))
+    out.print_json(conversation.model_dump_json())
+
+
+@app.command("export")
+def conversations_export(
+    since: str | None = typer.Option(None, help="ISO-8601 time, inclusive."),
+    until: str | None = typer.Option(None, help="ISO-8601 time, exclusive."),
+    model: str | None = typer.Option(None, help="Only this model."),
+    out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
+    if out_file is None:
+        count = with_app(lambda a: a.conversations.export_jsonl(sys.stdout, since, until, model))
+    else:
+        with out_file.open("w", encoding="utf-8") as handle:
+            count = with_app(lambda a: a.conversations.export_jsonl(handle, since, until, model))
+    err.print(f"Exported {count} exchange(s).")
+
+
+@app.command("purge")
+def conversations_purge(
+    older_than: int = typer.Option(..., "--older-than", min=1, help="Delete exchanges older than this many days."),
+) -> None:
+    """Delete the configured user's exchanges older than N days."""
+    deleted = with_app(lambda a: a.conversations.purge(older_than))
+    out.print(f"Deleted {deleted} exchange(s) older than {older_than} day(s).")

@@ -1,0 +1,53 @@
+"""`aletheia-mcp patterns import|export|list`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mcp_server.cli.common import err, out, progress, with_app
+from mcp_server.schemas import MAX_PATTERN_LISTING
+
+app = typer.Typer(help="Import, export and list engineering patterns.", no_args_is_help=True)
+
+
+@app.command("import")
+def patterns_import(
+    paths: list[Path] = typer.Argument(..., help="Rule files or folders (searched recursively)."),
+) -> None:
+    """Import Cursor (.mdc, .cursorrules), Copilot (*.instructions.md), AGENTS.md, CLAUDE.md and markdown rules.
+
+    Identity is (file path relative to the working directory, title): re-importing updates."""
+    with progress("importing rule files") as start:
+        report = with_app(lambda a: a.rule_files.import_files(paths, start))
+    out.print(f"{report.files} file(s): {report.created} pattern(s) created, {report.updated} updated, "
+              f"{len(report.problems)} file(s) with problems.", highlight=False)
+    for problem in report.problems:
+        err.print(f"  {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(2)
+
+
+@app.command("export")
+def patterns_export(directory: Path = typer.Argument(..., help="Folder to write markdown files into.")) -> None:
+    """Write every pattern as markdown with front matter (imports back to the same patterns)."""
+    written = with_app(lambda a: a.rule_files.export_files(directory))
+    out.print(f"Exported {len(written)} pattern(s) to {directory}.", highlight=False)
+
+
+@app.command("list")
+def patterns_list(
+    tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
+    strategy_type: str | None = typer.Option(None, "--strategy-type"),
+    limit: int = typer.Option(200, min=1, max=MAX_PATTERN_LISTING),
+) -> None:
+    """Print the patterns as a table."""
+    from rich.table import Table
+
+    patterns = with_app(lambda a: a.patterns.all(tags=tag or None, strategy_type=strategy_type, limit=limit))
+    table = Table("id", "title", "strategy", "tags", "applies to", "source")
+    for p in patterns:
+        table.add_row(str(p.id), p.title or "", p.strategy_type or "", ", ".join(p.tags),
+                      ", ".join(p.target_contexts) or "(everywhere)", p.source_path or "")
+    out.print(table)

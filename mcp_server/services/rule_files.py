@@ -1,0 +1,125 @@
+"""Patterns and files: import a team's rule files, export patterns as markdown, and generate the
+context files AI tools read (AGENTS.md, CLAUDE.md, Cursor rules, Copilot instructions).
+
+What a rule file means and how a context file is written live in rules/; this service reads and
+validates the files, stores their patterns in batches (one transaction per batch of files), and
+picks the patterns a context file should hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_server.errors import InvalidInputError, RuleFileError
+from mcp_server.rules import render, sync
+from mcp_server.rules.parse import parse_rule_file
+from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles
+from mcp_server.services import validation as check
+from mcp_server.services.patterns import PatternInput, PatternService
+from mcp_server.services.progress import ProgressStart
+from mcp_server.services.provenance import ProvenanceTracker
+from mcp_server.services.response_fit import fit
+from mcp_server.settings import Settings
+
+IMPORT_BATCH_FILES = 50
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class PatternImportReport:
+    files: int = 0
+    created: int = 0
+    updated: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+
+
+def read_rule_file(path: Path, text: str, settings: Settings) -> list[PatternInput]:
+    """The validated patterns of one rule file; RuleFileError says why the file cannot be imported."""
+    drafts = parse_rule_file(path.name, sync.source_path_of(path), text)
+    try:
+        return [PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
+                                   strategy_type=d.strategy_type, target_contexts=d.target_contexts,
+                                   author=d.author, metadata=d.metadata, source_path=d.source_path)
+                for d in drafts]
+    except InvalidInputError as exc:
+        raise RuleFileError(str(exc)) from None
+
+
+class RuleFileService:
+    def __init__(self, patterns: PatternService, settings: Settings, provenance: ProvenanceTracker) -> None:
+        self.patterns = patterns
+        self.settings = settings
+        self.provenance = provenance
+
+    async def import_files(self, paths: Sequence[Path],
+                           progress_total: ProgressStart | None = None) -> PatternImportReport:
+        """Import the rule files among `paths` (folders searched recursively). Identity is (file path
+        relative to the working directory, title): re-importing updates. `progress_total(files)`
+        returns the callback told how many files each batch finished."""
+        report = PatternImportReport()
+        try:
+            files = list(sync.discover(paths))
+        except RuleFileError as exc:
+            report.problems.append(ImportProblem(str(exc).split(":")[0], "no such file or folder"))
+            files = []
+        progress = progress_total(len(files)) if progress_total else None
+        batch: list[PatternInput] = []
+        batch_files = 0
+
+        async def flush() -> None:
+            nonlocal batch, batch_files
+            for _, created in await self.patterns.upsert_many(batch):
+                report.created += created
+                report.updated += not created
+            if progress:
+                progress(batch_files)
+            batch, batch_files = [], 0
+
+        for path in files:
+            report.files += 1
+            batch_files += 1
+            try:
+                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings)
+            except (RuleFileError, UnicodeDecodeError, OSError) as exc:
+                report.problems.append(ImportProblem(sync.source_path_of(path), str(exc)))
+            if batch_files >= IMPORT_BATCH_FILES:
+                await flush()
+        if batch or batch_files:
+            await flush()
+        await self.patterns.after_bulk_write(report.created + report.updated)
+        return report
+
+    async def export_files(self, directory: Path) -> list[Path]:
+        """Every pattern as markdown with front matter in `directory` (imports back to the same patterns)."""
+        return sync.write_exports(await self.patterns.all(), directory)
+
+    async def generate(self, fmt: str, paths: Sequence[str] | None = None, query: str | None = None,
+                       tags: Sequence[str] | None = None, max_patterns: int = 50, *,
+                       session: str | None = None) -> ContextFiles:
+        """The context files of `fmt` for the patterns that apply to `paths` / match `query` and `tags`.
+        With a `session` (a model asking), the patterns are recorded as that session's provenance."""
+        render.check_format(fmt)
+        count = check.int_range(max_patterns, "max_patterns", 1, MAX_CONTEXT_PATTERNS)
+        result = render.context_files(fmt, await self.patterns.select(paths, query, tags, count))
+        if session is not None:
+            result = fit(result, self.settings.max_response_chars)  # what the model will see
+            self.provenance.record(session, pattern_ids=result.pattern_ids)
+        return result
+
+    async def write_context_files(self, root: Path, fmt: str, paths: Sequence[str] | None = None,
+                                  query: str | None = None, tags: Sequence[str] | None = None,
+                                  max_patterns: int = 50, *, write: bool = True) -> list[sync.FileChange]:
+        """The changes generating `fmt` makes under `root` (only the aletheia-marked section of shared
+        files; stale generated files removed), applied unless `write` is False."""
+        generated = await self.generate(fmt, paths, query, tags, max_patterns)
+        changes = [c for c in sync.plan_context_files(root, fmt, generated) if c.changed]
+        if write:
+            sync.apply_changes(root, changes)
+        return changes

@@ -1,0 +1,135 @@
+"""Helpers shared by the test modules (no test module imports another, or a conftest).
+
+- settings and subprocess environments that never read the developer's own configuration;
+- the MCP tool-call helpers, raw SQL on a test database;
+- an HTTP server subprocess and a client connected to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_server.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The newest migration shipped, found independently of the application's own code.
+HEAD = sorted(p.name[:4] for p in (REPO_ROOT / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+
+
+# --- settings and environments ------------------------------------------------------------------
+
+
+def make_settings(database_url: str | None, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "data_dir": tmp_path / "data",
+        "user_id": "tester",
+        "embedding_provider": "hashing",
+        "embedding_model": "hashing-v2",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A subprocess environment without the developer's aletheia/database settings."""
+    drop = {"DATABASE_URL", "ALETHEIA_DATA_DIR", "ALETHEIA_USER_ID", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL",
+            "EMBEDDING_DIM", "LOG_LEVEL", "PGVECTOR_ENABLE_IVFFLAT", "PGVECTOR_IVFFLAT_LISTS"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(extra)
+    return env
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+def admin_execute(pg_admin_uri: str, sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(pg_admin_uri)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+async def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+# --- MCP tool calls -----------------------------------------------------------------------------
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments or {})
+    assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, arguments: dict[str, Any]) -> str:
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "Traceback" not in text
+    return text
+
+
+# --- the HTTP transport in a subprocess ---------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def http_server(cwd: Path, url: str, host: str = "127.0.0.1", **env: str) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--host", host, "--port", str(port)],
+        cwd=cwd, env=clean_env(DATABASE_URL=url, EMBEDDING_PROVIDER="hashing", **env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@asynccontextmanager
+async def connect(url: str, token: str | None = None, **headers: str) -> AsyncIterator[Client]:
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
+            Client(streamable_http_client(url, http_client=http)) as client:
+        yield client
