@@ -16,6 +16,8 @@ setup: $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup lint
 	$(BIN)/pytest -q

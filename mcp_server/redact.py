@@ -412,8 +412,8 @@ def _apply(rule: Rule, text: str, lowered: str | None = None) -> tuple[str, int]
     """Run one rule over `text`, skipping matches that touch an existing marker."""
     protected: list[int] = []  # flattened [start0, end0, start1, end1, ...] of markers, ascending
     if MARKER_PREFIX in text:
-        for marker in _MARKER_RE.finditer(text):
-            protected.extend(marker.span())
+        for existing in _MARKER_RE.finditer(text):
+            protected.extend(existing.span())
     marker = f"{MARKER_PREFIX}{rule.name}]"
     pieces: list[str] = []
     pos = 0

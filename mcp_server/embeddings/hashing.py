@@ -61,7 +61,7 @@ def _bigram_hash(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     x ^= x >> np.uint64(27)
     x *= _MIX2
     x ^= x >> np.uint64(31)
-    return x
+    return np.asarray(x, dtype=np.uint64)
 
 
 class HashingEmbedder:
@@ -115,7 +115,7 @@ class HashingEmbedder:
         for row in np.flatnonzero(~matrix.any(axis=1)):
             # Every feature cancelled out (opposite signs in one bucket; rare, likelier with a
             # tiny dimension): fall back to the raw-text feature so no vector is ever zero.
-            raw = _word_hash(_NO_TOKEN_PREFIX + texts[row])
+            raw = _word_hash(_NO_TOKEN_PREFIX + texts[int(row)])
             matrix[row, raw % self.dimension] = 1.0 if raw >> 63 else -1.0
         return matrix
 

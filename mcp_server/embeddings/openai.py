@@ -112,7 +112,7 @@ class OpenAIEmbedder:
             except ValueError:
                 pass  # an HTTP date: rare for this API; use our own backoff
         backoff = self._backoff_base_s * 2 ** (attempt - 1)
-        return min(backoff + random.uniform(0, self._backoff_base_s), _MAX_BACKOFF_S)
+        return float(min(backoff + random.uniform(0, self._backoff_base_s), _MAX_BACKOFF_S))
 
     async def _post(self, batch: Sequence[str]) -> httpx2.Response:
         """POST one batch, retrying what is worth retrying; raise EmbeddingUnavailableError otherwise."""
