@@ -9,13 +9,12 @@ so that a missing model fails in milliseconds instead of after the retries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import numpy as np
 
-from mcp_server.embeddings.base import describe, run_cpu_bound, short_reason, validate_vectors
+from mcp_server.embeddings.base import short_reason
+from mcp_server.embeddings.local_model import LocalModelEmbedder
 from mcp_server.errors import EmbeddingUnavailableError
 
 if TYPE_CHECKING:
@@ -28,10 +27,11 @@ REMEDY = (
 )
 
 
-class FastEmbedEmbedder:
+class FastEmbedEmbedder(LocalModelEmbedder):
     """fastembed's `TextEmbedding`; `load()` must succeed before anything is embedded."""
 
     name = "fastembed"
+    not_loaded_advice = f". {REMEDY}"
 
     def __init__(
         self,
@@ -43,18 +43,10 @@ class FastEmbedEmbedder:
         batch_size: int = 64,
         threads: int | None = None,
     ) -> None:
-        self.model = model
-        self.dimension = dimension
+        super().__init__(model, dimension, batch_size)
         self._model_path = model_path
         self._cache_dir = cache_dir
-        self._batch_size = batch_size
         self._threads = threads
-        self._label = describe(self.name, model)
-        self._engine: Any = None  # fastembed.TextEmbedding once loaded
-        self._load_lock = anyio.Lock()
-        # One inference at a time: onnxruntime already uses every core for one batch, and
-        # parallel batches would only fight over them.
-        self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FastEmbedEmbedder:
@@ -65,10 +57,6 @@ class FastEmbedEmbedder:
             cache_dir=str(settings.embedding_cache_dir) if settings.embedding_cache_dir else None,
             batch_size=settings.embedding_batch_size,
         )
-
-    @property
-    def loaded(self) -> bool:
-        return self._engine is not None
 
     def _construct(self) -> Any:
         """Import fastembed and build the model (blocking: runs in a worker thread)."""
@@ -118,44 +106,7 @@ class FastEmbedEmbedder:
                 f'The fastembed model "{self.model}" could not be loaded {where}: {short_reason(exc)}. {REMEDY}'
             ) from exc
 
-    async def load(self) -> None:
-        """Load the model in a worker thread; EmbeddingUnavailableError says why not and what to do.
-
-        Cancelling (e.g. a caller's `anyio.fail_after`) returns at once; the abandoned load
-        finishes in its thread and is discarded, and a later `load()` starts again.
-        """
-        async with self._load_lock:
-            if self._engine is None:
-                self._engine = await run_cpu_bound(self._construct)
-
-    def _require_engine(self) -> Any:
-        if self._engine is None:
-            raise EmbeddingUnavailableError(
-                f"{self._label} is not loaded yet (loading failed or has not finished). {REMEDY}"
-            )
-        return self._engine
-
-    async def embed_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
-        if not texts:
-            return []
-        engine = self._require_engine()
-        texts = list(texts)
-
-        def run() -> np.ndarray:
-            return np.asarray(list(engine.passage_embed(texts, batch_size=self._batch_size)))
-
-        matrix = await run_cpu_bound(run, self._limiter)
-        return validate_vectors(matrix, self.dimension, self._label, expected_count=len(texts))
-
-    async def embed_query(self, text: str) -> np.ndarray:
-        engine = self._require_engine()
-
-        def run() -> np.ndarray:
-            # query_embed, not embed: some models (e.g. multitask ones) embed queries differently.
-            return np.asarray(list(engine.query_embed([text])))
-
-        matrix = await run_cpu_bound(run, self._limiter)
-        return validate_vectors(matrix, self.dimension, self._label, expected_count=1)[0]
-
-    async def aclose(self) -> None:
-        self._engine = None
+    def _encode(self, engine: Any, texts: list[str], *, query: bool) -> np.ndarray:
+        if query:  # query_embed, not embed: some models (e.g. multitask ones) embed queries differently
+            return np.asarray(list(engine.query_embed(texts)))
+        return np.asarray(list(engine.passage_embed(texts, batch_size=self._batch_size)))
