@@ -7,6 +7,7 @@ anticipate is one readable line and exit status 1, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -15,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress as ProgressBar
 
-from mcp_server.errors import AletheiaError, ConnectionLostError
+from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError
 from mcp_server.logs import configure_logging
 from mcp_server.settings import Settings
 
@@ -48,6 +49,8 @@ def explain(exc: BaseException) -> str | None:
         return CONNECTION_LOST_MESSAGE.format(name=exc.cause)
     if isinstance(exc, AletheiaError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:  # a file the command reads or writes
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}"
     if isinstance(exc, OSError):  # the embedded server or the network went away outside a query
         return CONNECTION_LOST_MESSAGE.format(name=type(exc).__name__)
     if isinstance(exc, BaseExceptionGroup):
@@ -63,6 +66,8 @@ def fail(exc: BaseException) -> NoReturn:
     message = explain(exc)
     if message is None:
         raise exc
+    if isinstance(exc, DatabaseRefusedError):  # what PostgreSQL said, for the person debugging it
+        logging.getLogger(__name__).error("database error", exc_info=exc)
     err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mcp_server.cli.common import err, out, with_app
+
+if TYPE_CHECKING:
+    from mcp_server.app_context import AppContext
 
 app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_args_is_help=True)
 
@@ -47,11 +51,14 @@ def conversations_export(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
 ) -> None:
     """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
-    if out_file is None:
-        count = with_app(lambda a: a.conversations.export_jsonl(sys.stdout, since, until, model))
-    else:
+
+    async def export(app: AppContext) -> int:  # the file is opened once the database is reached
+        if out_file is None:
+            return await app.conversations.export_jsonl(sys.stdout, since, until, model)
         with out_file.open("w", encoding="utf-8") as handle:
-            count = with_app(lambda a: a.conversations.export_jsonl(handle, since, until, model))
+            return await app.conversations.export_jsonl(handle, since, until, model)
+
+    count = with_app(export)
     err.print(f"Exported {count} exchange(s).")
 
 

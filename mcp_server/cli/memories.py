@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mcp_server.cli.common import err, out, progress, with_app
+
+if TYPE_CHECKING:
+    from mcp_server.app_context import AppContext
 
 app = typer.Typer(help="Export and import memories as JSONL.", no_args_is_help=True)
 
@@ -17,11 +21,14 @@ def memories_export(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
 ) -> None:
     """Write the configured user's memories as JSONL (one object per line)."""
-    if out_file is None:
-        count = with_app(lambda a: a.memories.export_jsonl(sys.stdout), load_embedder=False)
-    else:
+
+    async def export(app: AppContext) -> int:  # the file is opened once the database is reached
+        if out_file is None:
+            return await app.memories.export_jsonl(sys.stdout)
         with out_file.open("w", encoding="utf-8") as handle:
-            count = with_app(lambda a: a.memories.export_jsonl(handle), load_embedder=False)
+            return await app.memories.export_jsonl(handle)
+
+    count = with_app(export, load_embedder=False)
     err.print(f"Exported {count} memories.")
 
 

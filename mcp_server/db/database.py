@@ -53,12 +53,6 @@ class Database:
             await self._pool.expire_connections()  # the others in the pool are likely stale too
             raise
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A pooled connection inside one transaction (committed when the block ends normally)."""
-        async with self.connection() as conn, conn.transaction():
-            yield conn
-
     def statistics(self, table: str) -> TableStats:
         """The planner-statistics cache of `table` (search policy reads it; db/planner_stats.py)."""
         stats = self._stats.get(table)

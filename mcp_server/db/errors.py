@@ -2,21 +2,19 @@
 
 Nothing above db/ imports asyncpg: what the driver raises while db/ works leaves it as
 ConnectionLostError (the connection was lost or refused: a restart, a terminated backend, a
-database that is down) or DatabaseRefusedError (PostgreSQL refused a statement; its message,
-which can quote the data, goes to the log only).
+database that is down) or DatabaseRefusedError (PostgreSQL refused a statement). The driver's
+exception stays attached as the cause, for the log only: its message can quote the data, so
+adapters log it and never show it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import asyncpg
 
 from mcp_server.errors import ConnectionLostError, DatabaseRefusedError
-
-logger = logging.getLogger(__name__)
 
 # A lost or refused connection: the database restarted, a backend was terminated, or it is down.
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
@@ -34,27 +32,17 @@ def driver_errors_translated() -> Iterator[None]:
     try:
         yield
     except CONNECTION_LOST as exc:
-        raise _lost(exc) from None
+        raise ConnectionLostError(type(exc).__name__) from exc
     except asyncpg.PostgresError as exc:
-        raise _refused(exc) from None
+        raise DatabaseRefusedError(exc.sqlstate) from exc
     except BaseExceptionGroup as group:
         lost = group.subgroup(CONNECTION_LOST)
         if lost is not None:
-            raise _lost(_first(lost)) from None
+            raise ConnectionLostError(type(_first(lost)).__name__) from group
         refused = group.subgroup(asyncpg.PostgresError)
         if refused is not None:
-            raise _refused(_first(refused)) from None
+            raise DatabaseRefusedError(getattr(_first(refused), "sqlstate", None)) from group
         raise
-
-
-def _lost(exc: BaseException) -> ConnectionLostError:
-    logger.warning("database connection lost or refused: %s", type(exc).__name__)
-    return ConnectionLostError(type(exc).__name__)
-
-
-def _refused(exc: BaseException) -> DatabaseRefusedError:
-    logger.error("database error", exc_info=exc)
-    return DatabaseRefusedError(getattr(exc, "sqlstate", None))
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -21,7 +21,8 @@ terms to ask the index for) is decided in planner_stats.py; each table's search 
 - Fusion: reciprocal rank fusion, score = sum 1/(RRF_K + rank).
 
 Each hit carries the cosine similarity when the row has a vector from the current model (what
-`min_score` filters on) and the lexical rank score (rows.Hit.score combines them).
+`min_score` filters on) and the keyword rank score; a table's module turns them into a result's
+score (memories._recalled).
 """
 
 from __future__ import annotations

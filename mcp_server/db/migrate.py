@@ -24,6 +24,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from mcp_server.db.engine import DatabaseTarget, connect, engine_over
+from mcp_server.db.errors import driver_errors_translated
 from mcp_server.db.schema_check import VECTOR_DIMENSIONS_SQL, migrations_dir, shipped_head
 from mcp_server.errors import EmbeddingDimensionMismatchError
 from mcp_server.settings import Settings
@@ -135,15 +136,16 @@ async def run_locked(target: DatabaseTarget, settings: Settings, config: Config,
     """Run `work(connection)` in one committed transaction under the migration lock."""
     raw = await connect(target, settings.db_connect_timeout_s)  # clear error if unreachable
     engine = engine_over(raw)
-    try:
-        async with engine.connect() as connection:
-            result = await connection.run_sync(_locked(config, work))
-            await connection.commit()
-            return result
-    finally:
-        await engine.dispose()
-        if not raw.is_closed():
-            await raw.close()
+    with driver_errors_translated():
+        try:
+            async with engine.connect() as connection:
+                result = await connection.run_sync(_locked(config, work))
+                await connection.commit()
+                return result
+        finally:
+            await engine.dispose()
+            if not raw.is_closed():
+                await raw.close()
 
 
 async def upgrade(target: DatabaseTarget, settings: Settings, revision: str = "head") -> MigrationReport:

@@ -46,7 +46,8 @@ class VectorTable:
 
 
 MEMORIES = VectorTable("memory_shards", ("content",), lambda row: str(row["content"]), "updated_at")
-PATTERNS = VectorTable("eng_patterns", ("title", "content", "metadata"),
+# (only the leading content is read: the rest is not embedded)
+PATTERNS = VectorTable("eng_patterns", ("title", f"left(content, {PATTERN_EMBED_CHARS}) AS content", "metadata"),
                        lambda row: pattern_embedding_text(row["title"], row["content"], row["metadata"]),
                        "last_updated")
 ALL_TABLES = (MEMORIES, PATTERNS)

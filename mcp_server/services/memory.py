@@ -17,7 +17,7 @@ from mcp_server.db import memories as repo
 from mcp_server.db.database import Database
 from mcp_server.db.memories import ImportRow
 from mcp_server.db.vectors import MEMORIES
-from mcp_server.errors import AletheiaError, InvalidInputError, NotFoundError
+from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import (
     MAX_MEMORY_PAGE,
@@ -173,7 +173,7 @@ class MemoryService:
         if embed:
             try:
                 report.embedded = await self.vectors.fill([MEMORIES])
-            except AletheiaError as exc:
+            except (EmbeddingUnavailableError, InvalidEmbeddingError) as exc:  # the rows wait for vectors
                 report.embed_error = str(exc)
         return report
 

@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
 from mcp_server.app_context import AppContext
-from mcp_server.errors import AletheiaError, ConnectionLostError
+from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError
 from mcp_server.identity import acting_as
 from mcp_server.services.response_fit import fit
 
@@ -55,8 +55,12 @@ async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]]) -> T:
 async def _readable_errors(call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
-    except ConnectionLostError:
+    except ConnectionLostError as exc:
+        logger.warning("database connection lost or refused: %s", exc.cause)
         raise
+    except DatabaseRefusedError as exc:
+        logger.error("database error", exc_info=exc)  # the driver's message (the cause) goes to the log only
+        raise ToolError(str(exc)) from None
     except AletheiaError as exc:
         raise ToolError(str(exc)) from None
     except Exception:

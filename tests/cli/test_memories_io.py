@@ -61,3 +61,20 @@ def test_demo_runs_offline_and_narrates(cli_cwd: Path) -> None:
     for expected in ("remember", "recall", "server_status", "created=False", "mode: hybrid",
                      "blue/green"):
         assert expected in result.stdout, expected
+
+
+def test_exports_name_the_file_they_cannot_write_and_keep_an_existing_one(
+    database_url: str, cli_cwd: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-folder" / "out.jsonl"
+    result = run_cli(["memories", "export", "--out", str(missing)], cli_cwd, DATABASE_URL=database_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: No such file or directory: {missing}" in result.stderr
+
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text('{"content": "kept"}\n')
+    unreachable = "postgresql://nobody:secret@127.0.0.1:1/none"
+    result = run_cli(["memories", "export", "--out", str(backup)], cli_cwd, DATABASE_URL=unreachable,
+                     DB_CONNECT_TIMEOUT_S="2")
+    assert result.returncode == 1 and "Cannot connect to PostgreSQL" in result.stderr
+    assert backup.read_text() == '{"content": "kept"}\n'  # opened only once the database is reached

@@ -122,3 +122,13 @@ async def test_context_generate_merges_checks_and_dry_runs(database_url: str, tm
     assert "aletheia-stale-999.mdc" not in names and "hand-written.mdc" in names
     final = (repo / "AGENTS.md").read_text()
     assert final.endswith("\nA footer the person added.\n") and final.startswith(person)
+
+
+def test_context_generate_names_the_path_it_cannot_write(database_url: str, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("a file where the repository root should be\n")
+    result = run_cli(["context", "generate", "--format", "agents_md", "--root", str(not_a_folder)], tmp_path,
+                     database_url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert str(not_a_folder) in line and "database" not in line  # the path, not a lost connection
