@@ -18,7 +18,8 @@ FULL_COLUMNS = ("id, created_at, request_id, provider, model, messages, response
 
 
 def _conversation(record: asyncpg.Record) -> Conversation:
-    return Conversation.model_validate(dict(record))
+    """A row holding FULL_COLUMNS, built without validation: the columns' types are the model's."""
+    return Conversation.model_construct(**record)
 
 
 @dataclass(frozen=True, slots=True)

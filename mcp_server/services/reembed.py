@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcp_server.db import migrate, vectors
+from mcp_server.db import vectors
 from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection, resolve_target
 from mcp_server.db.schema_check import read_vector_dimensions
@@ -120,6 +120,8 @@ class ReembedReport:
 
 async def reembed(settings: Settings, progress_total: ProgressStart) -> ReembedReport:
     """Re-embed with `settings`' provider, model and dimension (every user's rows)."""
+    from mcp_server.db import migrate  # Alembic is imported only by the commands that migrate
+
     target = await resolve_target(settings)
     stored_dims = set((await read_vector_dimensions(target, settings.db_connect_timeout_s)).values())
     current_dim = next(iter(stored_dims)) if len(stored_dims) == 1 else None

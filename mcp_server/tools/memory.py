@@ -63,7 +63,7 @@ def register(mcp: MCPServer) -> None:
         """Search stored memories by meaning and keywords. Use it before answering questions about past
         decisions, conventions or context ("what did we decide about retries?")."""
         return await run_tool(ctx, lambda: app_of(ctx).memories.recall(query, limit, source, metadata, min_score,
-                                                                        session=session_key(ctx)))
+                                                                        session=session_key(ctx)), fitted=True)
 
     @mcp.tool(
         title="Update memory",

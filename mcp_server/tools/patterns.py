@@ -96,7 +96,7 @@ def register(mcp: MCPServer) -> None:
         """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
         patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
         return await run_tool(ctx, lambda: app_of(ctx).patterns.find(file_path, query, tags, strategy_type, limit,
-                                                                      session=session_key(ctx)))
+                                                                      session=session_key(ctx)), fitted=True)
 
     @mcp.tool(title="Generate context file", annotations=READ)
     async def generate_context_file(
@@ -113,7 +113,7 @@ def register(mcp: MCPServer) -> None:
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
         writes them into a repository keeping the rest of each file."""
         return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate(format, paths, query, tags, max_patterns,
-                                                                            session=session_key(ctx)))
+                                                                            session=session_key(ctx)), fitted=True)
 
     @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
                   description="One engineering pattern as JSON.", mime_type="application/json")

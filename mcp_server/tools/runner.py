@@ -33,8 +33,9 @@ def app_of(ctx: ToolContext) -> AppContext:
     return ctx.request_context.lifespan_context
 
 
-async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]]) -> T:
-    """Run a service call for the HTTP token's user (if any), with errors made readable.
+async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]], *, fitted: bool = False) -> T:
+    """Run a service call for the HTTP token's user (if any), with errors made readable, and fit
+    its result to MAX_RESPONSE_CHARS (`fitted`: the service did, to record what the model sees).
 
     A connection lost mid-call (backend terminated, database restarted) is retried once on a
     fresh connection: every write is idempotent (content hash, request_id) or harmless to repeat.
@@ -49,7 +50,9 @@ async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]]) -> T:
                 result = await _readable_errors(call)
             except ConnectionLostError:
                 raise ToolError(DATABASE_UNAVAILABLE) from None
-    return fit(result, app.settings.max_response_chars) if isinstance(result, BaseModel) else result
+    if fitted or not isinstance(result, BaseModel):
+        return result
+    return fit(result, app.settings.max_response_chars)
 
 
 async def _readable_errors(call: Callable[[], Awaitable[T]]) -> T:
