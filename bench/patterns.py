@@ -52,8 +52,8 @@ def pattern_inputs(count: int, settings: Any) -> list[PatternInput]:
     return items
 
 
-async def bench_find_patterns(workdir: Path, calls: int, count: int = 10_000) -> dict[str, Any]:
-    data_dir = workdir / "patterns"
+async def load_patterns(data_dir: Path, count: int) -> float:
+    """`count` patterns stored in batches as `patterns import` does; returns the seconds it took."""
     settings = settings_for(data_dir)
     items = pattern_inputs(count, settings)
     started = time.perf_counter()
@@ -63,13 +63,24 @@ async def bench_find_patterns(workdir: Path, calls: int, count: int = 10_000) ->
             await app.patterns.upsert_many([replace(item, source_path=f"bench/{offset + n}.md")
                                             for n, item in enumerate(items[offset:offset + 500])])
         await app.patterns.after_bulk_write(len(items))  # as `patterns import` does when it finishes
-    load_s = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+def find_arguments(count: int) -> list[dict[str, Any]]:
+    """find_patterns calls: a file under one of the areas, and a topic."""
     rng = np.random.default_rng(5)
     arguments = []
-    for i in range(calls + 50):
+    for i in range(count):
         area = AREAS[int(rng.integers(len(AREAS)))]
         path = f"{area}/{area}{int(rng.integers(0, 40))}/handlers/file{i}.{EXTENSIONS[int(rng.integers(8))]}"
         arguments.append({"file_path": path, "query": TOPICS[i % len(TOPICS)], "limit": 10})
+    return arguments
+
+
+async def bench_find_patterns(workdir: Path, calls: int, count: int = 10_000) -> dict[str, Any]:
+    data_dir = workdir / "patterns"
+    load_s = await load_patterns(data_dir, count)
+    arguments = find_arguments(calls + 50)
     async with stdio_session(sys.executable, ["-m", "mcp_server", "serve"], server_env(data_dir)) as client:
         await client.call_tool("server_status", {})
         latency = await timed_calls(client, "find_patterns", arguments)

@@ -3,10 +3,10 @@ Alembic or SQLAlchemy, which cost about half a second and 20 MB on every start o
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from mcp_server.app_context import open_app
@@ -37,7 +37,6 @@ async def test_a_warm_start_imports_no_migration_machinery(settings: Settings, d
     async with open_app(settings, load_in_background=False):
         pass  # the first start migrates the empty database
     env = clean_env(DATABASE_URL=database_url, EMBEDDING_PROVIDER="hashing", PYTHONPATH=str(REPO_ROOT))
-    result = subprocess.run([sys.executable, "-c", WARM_START], cwd=cli_cwd, env=env, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    result = await anyio.run_process([sys.executable, "-c", WARM_START], cwd=cli_cwd, env=env, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "[]"

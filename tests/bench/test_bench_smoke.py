@@ -36,3 +36,14 @@ def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:
     assert patterns["find_patterns"]["calls"] == 60 and patterns["patterns"] == 500
     assert patterns["import"]["embedding_included"]["files_per_s"] > 0
     assert patterns["import"]["embedding_excluded"]["files_per_s"] > 0
+
+
+def test_versus_compares_two_checkouts_call_by_call() -> None:
+    # This tree against itself: the machinery, not the figures.
+    result = subprocess.run([sys.executable, "-m", "bench.versus", str(REPO_ROOT), "--size", "300", "--calls", "5"],
+                            cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = result.stdout.splitlines()[1:]
+    for operation in ("recall", "recall filtered ~1%", "remember", "find_patterns"):
+        servers = [row[22:34].strip() for row in rows if row[:22].strip() == operation]
+        assert servers == ["this tree", "other"], (operation, rows)
