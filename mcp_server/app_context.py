@@ -2,9 +2,10 @@
 closed as one.
 
 The MCP server's lifespan and the CLI commands both use `open_app`, so they share one start-up
-path: bring the database to head and open the pool (db.database.open_database), build the
-services, run the start-up job (retention purge), and start the embedder in the background with
-the vector backfill scheduled for when it is ready. Nothing else here does work of its own.
+path: find the project (services.projects.default_project), bring the database to head and open
+the pool (db.database.open_database), build the services, run the start-up job (retention
+purge), and start the embedder in the background with the vector backfill scheduled for when it
+is ready. Nothing else here does work of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 
@@ -22,6 +24,7 @@ from mcp_server.services.conversations import ConversationService
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory import MemoryService
 from mcp_server.services.patterns import PatternService
+from mcp_server.services.projects import Project, ProjectService, default_project
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
 from mcp_server.services.rule_files import RuleFileService
@@ -40,20 +43,24 @@ class AppContext:
     conversations: ConversationService
     vectors: ReembedService
     status: StatusService
+    projects: ProjectService
 
     @classmethod
-    def build(cls, settings: Settings, database: Database, embedder: EmbedderRuntime) -> AppContext:
+    def build(cls, settings: Settings, database: Database, embedder: EmbedderRuntime,
+              project: Project | None) -> AppContext:
         provenance = ProvenanceTracker()  # what this process showed each MCP session (services record it)
+        projects = ProjectService(database, project)
         vectors = ReembedService(database, embedder, settings)
-        patterns = PatternService(database, embedder, settings, provenance)
+        patterns = PatternService(database, embedder, settings, provenance, projects)
         return cls(
             settings=settings, database=database, embedder=embedder,
-            memories=MemoryService(database, embedder, settings, provenance, vectors),
+            memories=MemoryService(database, embedder, settings, provenance, vectors, projects),
             patterns=patterns,
-            rule_files=RuleFileService(patterns, settings, provenance),
-            conversations=ConversationService(database, settings, provenance),
+            rule_files=RuleFileService(patterns, settings, provenance, projects),
+            conversations=ConversationService(database, settings, provenance, projects),
             vectors=vectors,
-            status=StatusService(database, embedder, settings),
+            status=StatusService(database, embedder, settings, projects),
+            projects=projects,
         )
 
 
@@ -62,11 +69,13 @@ async def open_app(
     settings: Settings, *, embedder: Embedder | None = None, load_in_background: bool = True
 ) -> AsyncIterator[AppContext]:
     """The application; with `load_in_background` the embedder loads (and rows waiting for a vector
-    get one) in the background, else the caller loads it when it needs it."""
+    get one) in the background, else the caller loads it when it needs it. Its project is
+    ALETHEIA_PROJECT, else the git repository of the working directory."""
+    project = default_project(settings, Path.cwd())
     database = await open_database(settings)
     try:
         runtime = EmbedderRuntime(settings, embedder)
-        app = AppContext.build(settings, database, runtime)
+        app = AppContext.build(settings, database, runtime, project)
         await app.conversations.purge_expired()
     except BaseException:
         await database.close()

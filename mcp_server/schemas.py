@@ -22,6 +22,12 @@ ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot"]
 CONTEXT_FORMATS: tuple[str, ...] = get_args(ContextFormat)
 EmbeddingProvider = Literal["fastembed", "openai", "sentence-transformers", "hashing"]
 EMBEDDING_PROVIDERS: tuple[str, ...] = get_args(EmbeddingProvider)
+# Which rows a call reads or writes: the current project's (reads add the global ones), the
+# global ones (no project), or every project's.
+ReadScope = Literal["project", "global", "all"]
+WriteScope = Literal["project", "global"]
+ConversationScope = Literal["project", "all"]
+ProjectDetection = Literal["setting", "argument", "header", "git remote", "git root"]
 
 # --- limits -----------------------------------------------------------------------------------------
 
@@ -40,6 +46,7 @@ MAX_MESSAGES = 2_000  # messages of one logged exchange
 MAX_CONVERSATION_QUERY_CHARS = 1_000
 STATUS_CODES = (100, 599)  # an exchange's HTTP status code, inclusive
 MAX_LATENCY_MS = 86_400_000
+MAX_PROJECT_CHARS = 200  # a project name (key)
 
 # --- bounded parameter types (tools add their own descriptions) -------------------------------------
 
@@ -59,6 +66,8 @@ class RememberResult(BaseModel):
     created: bool = Field(description="False when this user already stored the same content (the existing id).")
     embedded: bool = Field(description="False when the embedder was unavailable: the memory waits for a vector "
                                        "and is found by keywords meanwhile.")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class Memory(BaseModel):
@@ -69,6 +78,8 @@ class Memory(BaseModel):
     created_at: datetime
     updated_at: datetime
     embedded: bool = Field(description="Whether the memory has a vector from the current embedding model.")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class RecalledMemory(BaseModel):
@@ -79,6 +90,8 @@ class RecalledMemory(BaseModel):
     created_at: datetime
     score: float = Field(description="Cosine similarity to the query when the memory has a vector, "
                                      "else a keyword relevance in [0, 1).")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class RecallResult(BaseModel):
@@ -123,9 +136,20 @@ class TableCounts(BaseModel):
     conversations: int = Field(description="Logged exchanges of the configured user.")
 
 
+class ProjectStatus(BaseModel):
+    key: str = Field(description="The project rows are stored under and searched in by default.")
+    detection: ProjectDetection = Field(description="How it was chosen: the ALETHEIA_PROJECT setting, or the "
+                                                    "git repository of the working directory (its origin remote, "
+                                                    "else its root path).")
+    root: str | None = Field(description="The repository's root, against which absolute file paths are made "
+                                         "relative (null when not known).")
+
+
 class ServerStatus(BaseModel):
     version: str
     user_id: str
+    project: ProjectStatus | None = Field(description="Null outside any git repository and without "
+                                                      "ALETHEIA_PROJECT: only global rows then.")
     database: DatabaseStatus
     embedder: EmbedderStatus
     counts: TableCounts
@@ -146,7 +170,10 @@ class Pattern(BaseModel):
     author: str | None
     metadata: JsonObject
     last_updated: datetime
-    source_path: str | None = Field(default=None, description="The rule file it was imported from, if any.")
+    source_path: str | None = Field(default=None, description="The rule file it was imported from (relative to "
+                                                              "its repository's root), if any.")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class FoundPattern(BaseModel):
@@ -162,6 +189,8 @@ class FoundPattern(BaseModel):
     score: float = Field(description="Higher is more relevant: file-context fit plus query relevance.")
     matched_contexts: list[str] = Field(description="The globs that matched `file_path` (empty when the pattern "
                                                     "applies everywhere or no file_path was given).")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class FindPatternsResult(BaseModel):
@@ -194,6 +223,8 @@ class ConversationSummary(BaseModel):
     status_code: int | None
     latency_ms: int | None
     preview: str = Field(description="The start of the last user message and of the response.")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")
 
 
 class ConversationPage(BaseModel):
@@ -215,3 +246,5 @@ class Conversation(BaseModel):
                                               "before this exchange was logged.")
     pattern_ids: list[int] = Field(description="Patterns this server returned (find_patterns, "
                                                "generate_context_file) in the same session.")
+    project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
+                                                          "github.com/org/repo; null when it is global.")

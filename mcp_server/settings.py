@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     user_id: str = Field(
         default_factory=_default_user_id, min_length=1, validation_alias=_env("ALETHEIA_USER_ID")
     )
+    project: str | None = Field(
+        default=None, validation_alias=_env("ALETHEIA_PROJECT"),
+        description="The project rows belong to. Unset: the git repository of the working directory "
+        "(its origin remote, else its root path); outside any repository, no project (global rows only).",
+    )
 
     # --- embeddings -----------------------------------------------------------------------
     embedding_provider: EmbeddingProvider = Field(

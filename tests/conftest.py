@@ -21,6 +21,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def outside_any_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run from a directory outside any git repository (no project), wherever the checkout
+    is; a test about projects makes its own repositories and goes into them."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def embedded_pgdata() -> Iterator[Path]:
     # Not under pytest's tmp dir: another pytest run starting on the machine chmods that to 0700,

@@ -133,3 +133,15 @@ async def connect(url: str, token: str | None = None, **headers: str) -> AsyncIt
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
             Client(streamable_http_client(url, http_client=http)) as client:
         yield client
+
+
+# --- git repositories ---------------------------------------------------------------------------
+
+
+def make_repository(path: Path, origin: str | None = None) -> Path:
+    """A real git repository at `path` (created), with `origin` as its remote when given."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    if origin is not None:
+        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", origin], check=True)
+    return path

@@ -86,3 +86,25 @@ async def test_two_replicas_serve_one_database(database_url: str, cli_cwd: Path,
                 await call(a if i % 2 else b, "remember", {"content": f"round robin {i}"})
             listed = await call(a, "list_memories", {"limit": 50})
             assert len(listed["items"]) == 11
+
+
+async def test_a_request_names_its_project_in_a_header(database_url: str, cli_cwd: Path, tmp_path: Path) -> None:
+    """Replicas serve every repository: each request says which (Aletheia-Project), and another user's
+    clone of the same repository sees its patterns (memories stay each user's own)."""
+    tokens = tmp_path / "tokens.json"
+    alice, bob = add_token(tokens, "alice"), add_token(tokens, "bob")
+    repo_a = {"Aletheia-Project": "github.com/org/a"}
+    with http_server(cli_cwd, database_url, ALETHEIA_HTTP_TOKENS_FILE=str(tokens)) as url:
+        async with connect(url, alice, **repo_a) as client:
+            assert (await call(client, "server_status"))["project"] == {
+                "key": "github.com/org/a", "detection": "header", "root": None}
+            await call(client, "add_pattern", {"content": "Repo A: migrations are reversible.", "title": "A"})
+            await call(client, "remember", {"content": "alice's note about repo A migrations"})
+        async with connect(url, bob, **repo_a) as client:
+            assert [p["title"] for p in (await call(client, "find_patterns", {"query": "migrations"}))["results"]] \
+                == ["A"]
+            assert (await call(client, "recall", {"query": "migrations"}))["results"] == []
+        async with connect(url, bob, **{"Aletheia-Project": "github.com/org/b"}) as client:
+            assert (await call(client, "find_patterns", {"query": "migrations"}))["results"] == []
+        async with connect(url, bob, **{"Aletheia-Project": "x" * 201}) as client:
+            assert "`Aletheia-Project header` is 201 characters" in await call_error(client, "recall", {"query": "x"})

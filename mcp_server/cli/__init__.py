@@ -10,7 +10,19 @@ from __future__ import annotations
 import typer
 
 from mcp_server import __version__
-from mcp_server.cli import context, conversations, db, demo, doctor, memories, patterns, reembed, serve, tokens
+from mcp_server.cli import (
+    context,
+    conversations,
+    db,
+    demo,
+    doctor,
+    memories,
+    patterns,
+    projects,
+    reembed,
+    serve,
+    tokens,
+)
 from mcp_server.cli.common import out
 
 app = typer.Typer(
@@ -44,6 +56,7 @@ app.add_typer(memories.app, name="memories")
 app.add_typer(patterns.app, name="patterns")
 app.add_typer(context.app, name="context")
 app.add_typer(conversations.app, name="conversations")
+app.add_typer(projects.app, name="projects")
 app.add_typer(tokens.app, name="tokens")
 
 

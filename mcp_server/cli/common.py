@@ -80,11 +80,21 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(exc)
 
 
-def with_app(action: Callable[[AppContext], Awaitable[T]], *, load_embedder: bool = True) -> T:
-    """Open the application (database, migrations, pool) without background work and run `action`."""
+def project_option(what: str) -> Any:
+    """The `--project` option of a command that reads or writes rows: `what` says what it changes."""
+    return typer.Option(None, "--project", help=f"Project (e.g. github.com/org/repo) {what}; default: the "
+                                                "git repository of the current directory (ALETHEIA_PROJECT).")
+
+
+def with_app(action: Callable[[AppContext], Awaitable[T]], *, load_embedder: bool = True,
+             project: str | None = None) -> T:
+    """Open the application (database, migrations, pool) without background work and run `action`;
+    `project` (the `--project` option) replaces the detected project."""
     from mcp_server.app_context import open_app
 
     settings = load_settings()
+    if project is not None:
+        settings = settings.model_copy(update={"project": project})
 
     async def work() -> T:
         async with open_app(settings, load_in_background=False) as app:

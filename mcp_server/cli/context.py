@@ -24,11 +24,13 @@ def context_generate(
     max_patterns: int = typer.Option(50, "--max-patterns", min=1, max=MAX_CONTEXT_PATTERNS),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 (with a diff) if files are stale."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff; write nothing."),
+    project: str | None = typer.Option(None, "--project", help="Project whose patterns (with the global ones) go "
+                                                                 "in; default: the git repository at --root."),
 ) -> None:
     """Write context files under --root, replacing only the aletheia-marked section of existing files."""
     write = not (check or dry_run)
     changes = with_app(lambda a: a.rule_files.write_context_files(root, fmt, path or None, query, tag or None,
-                                                                  max_patterns, write=write))
+                                                                  max_patterns, project, write=write))
     if not write:
         for change in changes:
             sys.stdout.write(change.diff())

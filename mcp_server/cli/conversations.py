@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mcp_server.cli.common import err, out, with_app
+from mcp_server.cli.common import err, out, project_option, with_app
 
 if TYPE_CHECKING:
     from mcp_server.app_context import AppContext
@@ -18,7 +18,7 @@ app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_arg
 
 
 @app.command("log")
-def conversations_log() -> None:
+def conversations_log(project: str | None = project_option("the exchange belongs to")) -> None:
     """Log one exchange read as JSON from stdin: {"messages": [...], "response": ..., "model": ...}.
 
     For hooks and scripts (e.g. a Claude Code Stop hook). Prints {id, request_id, redactions, created}."""
@@ -32,7 +32,7 @@ def conversations_log() -> None:
         raise typer.Exit(1)
     known = ("messages", "response", "provider", "model", "request_id", "status_code", "latency_ms")
     arguments = {k: exchange.get(k) for k in known}
-    logged = with_app(lambda a: a.conversations.log(**arguments))
+    logged = with_app(lambda a: a.conversations.log(**arguments), project=project)
     out.print_json(logged.model_dump_json())
 
 
@@ -49,14 +49,16 @@ def conversations_export(
     until: str | None = typer.Option(None, help="ISO-8601 time, exclusive."),
     model: str | None = typer.Option(None, help="Only this model."),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+    project: str | None = typer.Option(None, "--project", help="Only this project's exchanges (default: every "
+                                                                 "project's)."),
 ) -> None:
     """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
 
     async def export(app: AppContext) -> int:  # the file is opened once the database is reached
         if out_file is None:
-            return await app.conversations.export_jsonl(sys.stdout, since, until, model)
+            return await app.conversations.export_jsonl(sys.stdout, since, until, model, project)
         with out_file.open("w", encoding="utf-8") as handle:
-            return await app.conversations.export_jsonl(handle, since, until, model)
+            return await app.conversations.export_jsonl(handle, since, until, model, project)
 
     count = with_app(export)
     err.print(f"Exported {count} exchange(s).")
@@ -65,7 +67,9 @@ def conversations_export(
 @app.command("purge")
 def conversations_purge(
     older_than: int = typer.Option(..., "--older-than", min=1, help="Delete exchanges older than this many days."),
+    project: str | None = typer.Option(None, "--project", help="Only this project's exchanges (default: every "
+                                                                 "project's)."),
 ) -> None:
     """Delete the configured user's exchanges older than N days."""
-    deleted = with_app(lambda a: a.conversations.purge(older_than))
+    deleted = with_app(lambda a: a.conversations.purge(older_than, project))
     out.print(f"Deleted {deleted} exchange(s) older than {older_than} day(s).")

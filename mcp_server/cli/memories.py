@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mcp_server.cli.common import err, out, progress, with_app
+from mcp_server.cli.common import err, out, progress, project_option, with_app
 
 if TYPE_CHECKING:
     from mcp_server.app_context import AppContext
@@ -19,14 +19,16 @@ app = typer.Typer(help="Export and import memories as JSONL.", no_args_is_help=T
 @app.command("export")
 def memories_export(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+    project: str | None = typer.Option(None, "--project", help="Only this project's memories (default: every "
+                                                                 "project's and the global ones)."),
 ) -> None:
-    """Write the configured user's memories as JSONL (one object per line)."""
+    """Write the configured user's memories as JSONL (one object per line, with its project)."""
 
     async def export(app: AppContext) -> int:  # the file is opened once the database is reached
         if out_file is None:
-            return await app.memories.export_jsonl(sys.stdout)
+            return await app.memories.export_jsonl(sys.stdout, project)
         with out_file.open("w", encoding="utf-8") as handle:
-            return await app.memories.export_jsonl(handle)
+            return await app.memories.export_jsonl(handle, project)
 
     count = with_app(export, load_embedder=False)
     err.print(f"Exported {count} memories.")
@@ -36,12 +38,14 @@ def memories_export(
 def memories_import(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file of memories."),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Embed the imported rows afterwards."),
+    project: str | None = project_option("for lines that name none"),
 ) -> None:
     """Import memories from JSONL in bulk (COPY); lines already stored are skipped."""
     total_lines = sum(1 for line in path.open(encoding="utf-8") if line.strip())
     with progress("importing") as start, path.open(encoding="utf-8") as lines:
-        report = with_app(lambda a: a.memories.import_jsonl(lines, start(total_lines), embed=embed),
-                          load_embedder=False)
+        report = with_app(lambda a: a.memories.import_jsonl(lines, start(total_lines), embed=embed,
+                                                            project=project),
+                          load_embedder=False, project=project)
     out.print(f"Read {report.read} line(s): {report.inserted} imported, {report.duplicates} already stored, "
               f"{len(report.rejected)} rejected.", highlight=False)
     for problem in report.rejected[:20]:

@@ -15,12 +15,15 @@ app = typer.Typer(help="Import, export and list engineering patterns.", no_args_
 @app.command("import")
 def patterns_import(
     paths: list[Path] = typer.Argument(..., help="Rule files or folders (searched recursively)."),
+    project: str | None = typer.Option(None, "--project", help="Project (e.g. github.com/org/repo) for every "
+                                                                 "file; default: each file's git repository."),
 ) -> None:
     """Import Cursor (.mdc, .cursorrules), Copilot (*.instructions.md), AGENTS.md, CLAUDE.md and markdown rules.
 
-    Identity is (file path relative to the working directory, title): re-importing updates."""
+    Each file's patterns belong to its git repository's project. Identity is (project, file path
+    relative to the repository's root, title): re-importing updates."""
     with progress("importing rule files") as start:
-        report = with_app(lambda a: a.rule_files.import_files(paths, start))
+        report = with_app(lambda a: a.rule_files.import_files(paths, start, project), project=project)
     out.print(f"{report.files} file(s): {report.created} pattern(s) created, {report.updated} updated, "
               f"{len(report.problems)} file(s) with problems.", highlight=False)
     for problem in report.problems:
@@ -30,9 +33,13 @@ def patterns_import(
 
 
 @app.command("export")
-def patterns_export(directory: Path = typer.Argument(..., help="Folder to write markdown files into.")) -> None:
+def patterns_export(
+    directory: Path = typer.Argument(..., help="Folder to write markdown files into."),
+    project: str | None = typer.Option(None, "--project", help="Only this project's and the global patterns "
+                                                                 "(default: every pattern)."),
+) -> None:
     """Write every pattern as markdown with front matter (imports back to the same patterns)."""
-    written = with_app(lambda a: a.rule_files.export_files(directory))
+    written = with_app(lambda a: a.rule_files.export_files(directory, project))
     out.print(f"Exported {len(written)} pattern(s) to {directory}.", highlight=False)
 
 
@@ -41,13 +48,16 @@ def patterns_list(
     tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
     strategy_type: str | None = typer.Option(None, "--strategy-type"),
     limit: int = typer.Option(200, min=1, max=MAX_PATTERN_LISTING),
+    project: str | None = typer.Option(None, "--project", help="Only this project's and the global patterns "
+                                                                 "(default: every pattern)."),
 ) -> None:
     """Print the patterns as a table."""
     from rich.table import Table
 
-    patterns = with_app(lambda a: a.patterns.all(tags=tag or None, strategy_type=strategy_type, limit=limit))
-    table = Table("id", "title", "strategy", "tags", "applies to", "source")
+    patterns = with_app(lambda a: a.patterns.all(tags=tag or None, strategy_type=strategy_type, limit=limit,
+                                                 scope="all" if project is None else "project", project=project))
+    table = Table("id", "title", "strategy", "tags", "applies to", "project", "source")
     for p in patterns:
         table.add_row(str(p.id), p.title or "", p.strategy_type or "", ", ".join(p.tags),
-                      ", ".join(p.target_contexts) or "(everywhere)", p.source_path or "")
+                      ", ".join(p.target_contexts) or "(everywhere)", p.project or "(global)", p.source_path or "")
     out.print(table)

@@ -10,11 +10,12 @@ from typing import Any
 import asyncpg
 
 from mcp_server.db.engine import Connection
-from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG
+from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, Params
+from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.schemas import Conversation
 
-FULL_COLUMNS = ("id, created_at, request_id, provider, model, messages, response, status_code, latency_ms, "
-                "memory_ids, pattern_ids, redactions")
+FULL_COLUMNS = ("t.id, t.created_at, t.request_id, t.provider, t.model, t.messages, t.response, t.status_code, "
+                f"t.latency_ms, t.memory_ids, t.pattern_ids, t.redactions, {KEY_OF_ROW}")
 
 
 def _conversation(record: asyncpg.Record) -> Conversation:
@@ -35,6 +36,7 @@ class ExchangeListing:
     latency_ms: int | None
     messages: list[Any]
     response: Any
+    project: str | None
 
 
 async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversation, bool]:
@@ -47,7 +49,8 @@ async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversati
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || E'\\x1f' || $2, 0))",
                            row["user_id"], row["request_id"])
         existing = await conn.fetchrow(
-            f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 AND request_id = $2 ORDER BY id LIMIT 1",
+            f"SELECT {FULL_COLUMNS} FROM raw_conversations t WHERE t.user_id = $1 AND t.request_id = $2 "
+            "ORDER BY t.id LIMIT 1",
             row["user_id"], row["request_id"],
         )
         if existing is not None:
@@ -55,7 +58,8 @@ async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversati
         columns = list(row)
         placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         created = await conn.fetchrow(
-            f"INSERT INTO raw_conversations ({', '.join(columns)}) VALUES ({placeholders}) RETURNING {FULL_COLUMNS}",
+            f"INSERT INTO raw_conversations AS t ({', '.join(columns)}) VALUES ({placeholders}) "
+            f"RETURNING {FULL_COLUMNS}",
             *row.values(),
         )
         assert created is not None
@@ -65,8 +69,8 @@ async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversati
 async def get(conn: Connection, user_id: str, *, row_id: int | None = None,
               request_id: str | None = None) -> Conversation | None:
     record = await conn.fetchrow(
-        f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
-        "AND ($2::bigint IS NULL OR id = $2) AND ($3::text IS NULL OR request_id = $3) ORDER BY id LIMIT 1",
+        f"SELECT {FULL_COLUMNS} FROM raw_conversations t WHERE t.user_id = $1 "
+        "AND ($2::bigint IS NULL OR t.id = $2) AND ($3::text IS NULL OR t.request_id = $3) ORDER BY t.id LIMIT 1",
         user_id, row_id, request_id,
     )
     return _conversation(record) if record is not None else None
@@ -74,43 +78,52 @@ async def get(conn: Connection, user_id: str, *, row_id: int | None = None,
 
 async def search(conn: Connection, user_id: str, *, query: str | None, provider: str | None,
                  model: str | None, since: datetime | None, until: datetime | None, limit: int,
-                 before_id: int | None = None) -> list[ExchangeListing]:
+                 before_id: int | None = None, scope: Scope = ALL_ROWS) -> list[ExchangeListing]:
     """Newest first; `query` is full text over the messages' and response's string values."""
+    params = Params(user_id, query, provider, model, since, until, limit, before_id)
+    in_scope = scope.predicate(params.add) or "TRUE"
     records = await conn.fetch(
         f"""
-        SELECT id, created_at, request_id, provider, model, status_code, latency_ms, messages, response
-        FROM raw_conversations
-        WHERE user_id = $1
-          AND ($2::text IS NULL OR content_tsv @@ websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $2))
-          AND ($3::text IS NULL OR provider = $3) AND ($4::text IS NULL OR model = $4)
-          AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
-          AND ($8::bigint IS NULL OR id < $8)
-        ORDER BY created_at DESC, id DESC LIMIT $7
+        SELECT t.id, t.created_at, t.request_id, t.provider, t.model, t.status_code, t.latency_ms, t.messages,
+               t.response, {KEY_OF_ROW}
+        FROM raw_conversations t
+        WHERE t.user_id = $1
+          AND ($2::text IS NULL OR t.content_tsv @@ websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $2))
+          AND ($3::text IS NULL OR t.provider = $3) AND ($4::text IS NULL OR t.model = $4)
+          AND ($5::timestamptz IS NULL OR t.created_at >= $5) AND ($6::timestamptz IS NULL OR t.created_at < $6)
+          AND ($8::bigint IS NULL OR t.id < $8) AND {in_scope}
+        ORDER BY t.created_at DESC, t.id DESC LIMIT $7
         """,
-        user_id, query, provider, model, since, until, limit, before_id,
+        *params.values,
     )
     return [ExchangeListing(**r) for r in records]
 
 
 async def stream(conn: Connection, user_id: str, since: datetime | None, until: datetime | None,
-                 model: str | None) -> AsyncIterator[Conversation]:
+                 model: str | None, scope: Scope = ALL_ROWS) -> AsyncIterator[Conversation]:
     """The user's exchanges, oldest first, through a server-side cursor (in its own transaction)."""
+    params = Params(user_id, since, until, model)
+    in_scope = scope.predicate(params.add) or "TRUE"
     async with conn.transaction():
         cursor = conn.cursor(
-            f"SELECT {FULL_COLUMNS} FROM raw_conversations WHERE user_id = $1 "
-            "AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3) "
-            "AND ($4::text IS NULL OR model = $4) ORDER BY created_at, id",
-            user_id, since, until, model, prefetch=500,
+            f"SELECT {FULL_COLUMNS} FROM raw_conversations t WHERE t.user_id = $1 "
+            "AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3) "
+            f"AND ($4::text IS NULL OR t.model = $4) AND {in_scope} ORDER BY t.created_at, t.id",
+            *params.values, prefetch=500,
         )
         async for record in cursor:
             yield _conversation(record)
 
 
-async def purge_older_than(conn: Connection, user_id: str | None, cutoff: datetime) -> int:
-    """Delete exchanges created before `cutoff` (every user's when `user_id` is None)."""
+async def purge_older_than(conn: Connection, user_id: str | None, cutoff: datetime,
+                           scope: Scope = ALL_ROWS) -> int:
+    """Delete exchanges in `scope` created before `cutoff` (every user's when `user_id` is None)."""
+    params = Params(cutoff, user_id)
+    in_scope = scope.predicate(params.add) or "TRUE"
     status = await conn.execute(
-        "DELETE FROM raw_conversations WHERE created_at < $1 AND ($2::text IS NULL OR user_id = $2)",
-        cutoff, user_id,
+        f"DELETE FROM raw_conversations t WHERE t.created_at < $1 AND ($2::text IS NULL OR t.user_id = $2) "
+        f"AND {in_scope}",
+        *params.values,
     )
     return int(status.split()[-1])
 

@@ -55,10 +55,10 @@ def has_operators(text: str) -> bool:
 
 
 class Params:
-    """Collects positional parameters and hands out `$n` placeholders."""
+    """Collects positional parameters and hands out `$n` placeholders (after `first`, already $1...)."""
 
-    def __init__(self) -> None:
-        self.values: list[Any] = []
+    def __init__(self, *first: Any) -> None:
+        self.values: list[Any] = list(first)
 
     def add(self, value: Any) -> str:
         self.values.append(value)

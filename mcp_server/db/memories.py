@@ -19,20 +19,26 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
-from mcp_server.db.hybrid_query import HybridQuery, hybrid_search, vector_candidates
+from mcp_server.db.hybrid_query import HybridQuery, Params, hybrid_search, vector_candidates
 from mcp_server.db.planner_stats import PLAIN_SCAN, set_hnsw_scan
+from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.schemas import Memory, RecalledMemory, SearchMode
 
 TABLE = "memory_shards"
-MEMORY_COLUMNS = "t.id, t.content, t.source, t.metadata, t.created_at, t.updated_at, t.embedding_model"
+MEMORY_COLUMNS = f"t.id, t.content, t.source, t.metadata, t.created_at, t.updated_at, t.embedding_model, {KEY_OF_ROW}"
+
+
+def _same_memory(user: str, project: str, digest: str) -> str:
+    """The de-duplication identity: (user, project, content), no project counting as 0 (migration 0018)."""
+    return f"user_id = {user} AND COALESCE(project_id, 0) = COALESCE({project}::bigint, 0) AND content_hash = {digest}"
 
 
 def _memory(record: asyncpg.Record, model: str) -> Memory:
     """A row of MEMORY_COLUMNS; `embedded` when its vector was made by `model` (the current one)."""
     return Memory(id=record["id"], content=record["content"], source=record["source"], metadata=record["metadata"],
                   created_at=record["created_at"], updated_at=record["updated_at"],
-                  embedded=record["embedding_model"] == model)
+                  embedded=record["embedding_model"] == model, project=record["project"])
 
 
 def _recalled(record: asyncpg.Record) -> RecalledMemory:
@@ -41,7 +47,8 @@ def _recalled(record: asyncpg.Record) -> RecalledMemory:
     similarity, lexical = record["similarity"], float(record["lexical"] or 0.0)
     score = float(similarity) if similarity is not None else lexical / (1.0 + lexical)
     return RecalledMemory(id=record["id"], content=record["content"], source=record["source"],
-                          metadata=record["metadata"], created_at=record["created_at"], score=round(score, 6))
+                          metadata=record["metadata"], created_at=record["created_at"], score=round(score, 6),
+                          project=record["project"])
 
 
 def content_hash(content: str) -> str:
@@ -49,9 +56,15 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-async def find_by_hash(conn: Connection, user_id: str, digest: str) -> int | None:
+async def find_same_content(conn: Connection, user_id: str, memory_id: int, digest: str) -> int | None:
+    """Another memory of the user, in the same project as `memory_id`, whose content hashes to `digest`."""
     found = await conn.fetchval(
-        "SELECT id FROM memory_shards WHERE user_id = $1 AND content_hash = $2", user_id, digest
+        """
+        SELECT o.id FROM memory_shards m JOIN memory_shards o
+          ON o.user_id = m.user_id AND COALESCE(o.project_id, 0) = COALESCE(m.project_id, 0)
+        WHERE m.user_id = $1 AND m.id = $2 AND o.content_hash = $3 AND o.id <> m.id
+        """,
+        user_id, memory_id, digest,
     )
     return int(found) if found is not None else None
 
@@ -59,38 +72,43 @@ async def find_by_hash(conn: Connection, user_id: str, digest: str) -> int | Non
 async def insert(
     conn: Connection,
     user_id: str,
+    project_id: int | None,
     content: str,
     source: str | None,
     metadata: dict[str, Any],
     embedding: np.ndarray | None,
     model: str | None,
 ) -> tuple[int, bool, str | None]:
-    """Insert unless this user has the same content; returns (id, created, embedding_model).
+    """Insert unless this user has the same content in the project; returns (id, created,
+    embedding_model).
 
     One round trip: the existing row is read in the same statement when the insert conflicts.
     """
     digest = content_hash(content)
+    arguments = (user_id, content, digest, source, metadata, embedding, model if embedding is not None else None,
+                 project_id)
     row = await conn.fetchrow(
-        """
+        f"""
         WITH inserted AS (
-            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, embedding, embedding_model)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (user_id, content_hash) DO NOTHING
+            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, embedding, embedding_model,
+                                       project_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (user_id, (COALESCE(project_id, 0)), content_hash) DO NOTHING
             RETURNING id, embedding_model
         )
         SELECT id, true AS created, embedding_model FROM inserted
         UNION ALL
         SELECT id, false, embedding_model FROM memory_shards
-        WHERE user_id = $1 AND content_hash = $3 AND NOT EXISTS (SELECT FROM inserted)
+        WHERE {_same_memory("$1", "$8", "$3")} AND NOT EXISTS (SELECT FROM inserted)
         """,
-        user_id, content, digest, source, metadata, embedding, model if embedding is not None else None,
+        *arguments,
     )
     if row is None:
         # The conflicting row was committed by another session after this statement's snapshot
         # was taken (two identical remembers at once): it is visible to a new statement.
         row = await conn.fetchrow(
-            "SELECT id, false AS created, embedding_model FROM memory_shards WHERE user_id = $1 AND content_hash = $2",
-            user_id, digest,
+            f"SELECT id, false AS created, embedding_model FROM memory_shards WHERE {_same_memory('$1', '$2', '$3')}",
+            user_id, project_id, digest,
         )
         assert row is not None  # the conflicting row exists: we just collided with it
     return int(row["id"]), bool(row["created"]), row["embedding_model"]
@@ -140,16 +158,20 @@ async def delete(conn: Connection, user_id: str, memory_id: int) -> bool:
 
 
 async def page(
-    conn: Connection, user_id: str, limit: int, before_id: int | None, source: str | None, model: str
+    conn: Connection, user_id: str, limit: int, before_id: int | None, source: str | None, model: str,
+    scope: Scope,
 ) -> list[Memory]:
     """Newest first; `before_id` is the cursor (the last id of the previous page)."""
+    params = Params(user_id, before_id, source, limit)
+    in_scope = scope.predicate(params.add) or "TRUE"
     records = await conn.fetch(
         f"""
         SELECT {MEMORY_COLUMNS} FROM memory_shards t
         WHERE t.user_id = $1 AND ($2::bigint IS NULL OR t.id < $2) AND ($3::text IS NULL OR t.source = $3)
+          AND {in_scope}
         ORDER BY t.id DESC LIMIT $4
         """,
-        user_id, before_id, source, limit,
+        *params.values,
     )
     return [_memory(r, model) for r in records]
 
@@ -165,20 +187,22 @@ async def search(
     source: str | None = None,
     metadata: dict[str, Any] | None = None,
     min_score: float | None = None,
+    scope: Scope = ALL_ROWS,
 ) -> tuple[list[RecalledMemory], SearchMode]:
-    """The user's memories best matching `text` (and `vector`, made by `model`), best first."""
+    """The user's memories in `scope` best matching `text` (and `vector`, made by `model`), best first."""
     stats = database.statistics(TABLE)
     async with database.connection() as conn:
         scan = ITERATIVE_SCAN
         if model is not None:
             scan = await stats.hnsw_scan_mode(
                 conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
-                ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata))
+                ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata), scope=scope)
         rare = await stats.rare_terms(conn, text, hnsw_scan=scan)
 
         async def once() -> tuple[list[RecalledMemory], SearchMode]:
             return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
-                                     source=source, metadata=metadata, min_score=min_score, rare_terms=rare)
+                                     source=source, metadata=metadata, min_score=min_score, rare_terms=rare,
+                                     scope=scope)
 
         hits, mode = await once()
         if scan == PLAIN_SCAN and len(hits) < limit and min_score is None:
@@ -201,12 +225,16 @@ async def search_once(
     metadata: dict[str, Any] | None,
     min_score: float | None,
     rare_terms: str | None = None,
+    scope: Scope = ALL_ROWS,
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """One hybrid statement, with the connection's scan mode as it is and the given index terms."""
-    query = HybridQuery(table=TABLE, columns="t.id, t.content, t.source, t.metadata, t.created_at",
+    query = HybridQuery(table=TABLE, columns=f"t.id, t.content, t.source, t.metadata, t.created_at, {KEY_OF_ROW}",
                         text=text, vector=vector, model=model, limit=limit, min_score=min_score,
                         rare_terms=rare_terms)
     query.filters.append(f"t.user_id = {query.params.add(user_id)}")
+    in_scope = scope.predicate(query.params.add)
+    if in_scope is not None:
+        query.filters.append(in_scope)
     if source is not None:
         query.filters.append(f"t.source = {query.params.add(source)}")
     if metadata:
@@ -236,35 +264,43 @@ class MemoryExport:
     source: str | None
     metadata: dict[str, Any]
     created_at: datetime
+    project: str | None
 
 
-ImportRow = tuple[str, str, str | None, str, datetime | None]  # content, content_hash, source, metadata JSON, created
+# content, content_hash, source, metadata JSON, created_at, project (a key: None for a global memory)
+ImportRow = tuple[str, str, str | None, str, datetime | None, str | None]
 
 
 async def prepare_import(conn: Connection) -> None:
     """The session's staging table for `import_batch` (emptied at every commit)."""
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS memory_import (content text, content_hash text, source text, "
-        "metadata text, created_at timestamptz) ON COMMIT DELETE ROWS"
+        "metadata text, created_at timestamptz, project text) ON COMMIT DELETE ROWS"
     )
 
 
 async def import_batch(conn: Connection, user_id: str, rows: Sequence[ImportRow]) -> int:
-    """One batch in one transaction (binary COPY into the staging table, then one INSERT that skips
-    content the user already has); returns the number of rows inserted."""
+    """One batch in one transaction (binary COPY into the staging table, the batch's projects
+    created, then one INSERT that skips content the user already has in the same project);
+    returns the number of rows inserted."""
     async with conn.transaction():
         await use_bulk_gin_pending_list(conn)
         # Committed batches must survive a crash (the import reports them as done), so the WAL
         # flush is waited for: synchronous_commit stays on.
         await conn.copy_records_to_table(
-            "memory_import", records=rows, columns=["content", "content_hash", "source", "metadata", "created_at"],
+            "memory_import", records=rows,
+            columns=["content", "content_hash", "source", "metadata", "created_at", "project"],
         )
+        await conn.execute("INSERT INTO projects (key) SELECT DISTINCT project FROM memory_import "
+                           "WHERE project IS NOT NULL ON CONFLICT (key) DO NOTHING")
         status = await conn.execute(
             """
-            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, created_at, updated_at)
-            SELECT $1, content, content_hash, source, metadata::jsonb, COALESCE(created_at, now()), now()
-            FROM memory_import
-            ON CONFLICT (user_id, content_hash) DO NOTHING
+            INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, created_at, updated_at,
+                                       project_id)
+            SELECT $1, i.content, i.content_hash, i.source, i.metadata::jsonb, COALESCE(i.created_at, now()), now(),
+                   p.id
+            FROM memory_import i LEFT JOIN projects p ON p.key = i.project
+            ON CONFLICT (user_id, (COALESCE(project_id, 0)), content_hash) DO NOTHING
             """,
             user_id,
         )
@@ -276,12 +312,15 @@ async def finish_import(conn: Connection, inserted: int) -> None:
     await refresh_after_bulk_write(conn, TABLE, inserted)
 
 
-async def export(conn: Connection, user_id: str) -> AsyncIterator[MemoryExport]:
-    """Every memory of the user, oldest first, streamed through a server-side cursor."""
+async def export(conn: Connection, user_id: str, scope: Scope) -> AsyncIterator[MemoryExport]:
+    """The user's memories in `scope`, oldest first, streamed through a server-side cursor."""
+    params = Params(user_id)
+    in_scope = scope.predicate(params.add) or "TRUE"
     async with conn.transaction():
         cursor = conn.cursor(
-            "SELECT content, source, metadata, created_at FROM memory_shards WHERE user_id = $1 ORDER BY id",
-            user_id, prefetch=2_000,
+            f"SELECT t.content, t.source, t.metadata, t.created_at, {KEY_OF_ROW} FROM memory_shards t "
+            f"WHERE t.user_id = $1 AND {in_scope} ORDER BY t.id",
+            *params.values, prefetch=2_000,
         )
         async for record in cursor:
             yield MemoryExport(**record)

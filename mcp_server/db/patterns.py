@@ -1,4 +1,4 @@
-"""SQL for eng_patterns (shared by everyone using the database)."""
+"""SQL for eng_patterns (shared by everyone using the database; a project's, or global)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
-from mcp_server.db.hybrid_query import HybridQuery, hybrid_search
+from mcp_server.db.hybrid_query import HybridQuery, Params, hybrid_search
+from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.schemas import Pattern
 
 TABLE = "eng_patterns"
 
 PATTERN_COLUMNS = ("t.id, t.title, t.content, t.tags, t.strategy_type, t.target_contexts, t.author, t.metadata, "
-                   "t.last_updated, t.source_path")
+                   f"t.last_updated, t.source_path, {KEY_OF_ROW}")
 
 
 def _pattern(record: asyncpg.Record) -> Pattern:
@@ -26,17 +27,25 @@ def _pattern(record: asyncpg.Record) -> Pattern:
     return Pattern.model_construct(**record)
 
 
-def _filters(query: HybridQuery, tags: Sequence[str] | None, strategy_type: str | None) -> None:
+def _filters(params: Params, tags: Sequence[str] | None, strategy_type: str | None, scope: Scope) -> list[str]:
+    """Predicates over alias `t` for the listing and search filters."""
+    filters = []
     if tags:
-        query.filters.append(f"t.tags @> {query.params.add(list(tags))}::text[]")
+        filters.append(f"t.tags @> {params.add(list(tags))}::text[]")
     if strategy_type:
-        query.filters.append(f"t.strategy_type = {query.params.add(strategy_type)}")
+        filters.append(f"t.strategy_type = {params.add(strategy_type)}")
+    in_scope = scope.predicate(params.add)
+    if in_scope is not None:
+        filters.append(in_scope)
+    return filters
 
 
-async def find_identical(conn: Connection, title: str | None, content: str) -> int | None:
+async def find_identical(conn: Connection, title: str | None, content: str, project_id: int | None) -> int | None:
+    """A pattern of the same project (or global) with the same title and content."""
     found = await conn.fetchval(
-        "SELECT id FROM eng_patterns WHERE content = $1 AND title IS NOT DISTINCT FROM $2 ORDER BY id LIMIT 1",
-        content, title,
+        "SELECT id FROM eng_patterns WHERE content = $1 AND title IS NOT DISTINCT FROM $2 "
+        "AND COALESCE(project_id, 0) = COALESCE($3::bigint, 0) ORDER BY id LIMIT 1",
+        content, title, project_id,
     )
     return int(found) if found is not None else None
 
@@ -51,14 +60,14 @@ async def insert(conn: Connection, fields: dict[str, Any]) -> int:
 
 
 async def upsert_by_source(conn: Connection, fields: dict[str, Any]) -> tuple[int, bool]:
-    """Insert, or update the pattern with the same (source_path, title); returns (id, created)."""
+    """Insert, or update the pattern with the same (project, source_path, title); returns (id, created)."""
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in {"source_path", "title"})
     row = await conn.fetchrow(
         f"""
         INSERT INTO eng_patterns ({', '.join(columns)}) VALUES ({placeholders})
-        ON CONFLICT (source_path, (COALESCE(title, ''))) WHERE source_path IS NOT NULL
+        ON CONFLICT ((COALESCE(project_id, 0)), source_path, (COALESCE(title, ''))) WHERE source_path IS NOT NULL
         DO UPDATE SET {updates}, last_updated = now()
         RETURNING id, (xmax = 0) AS created
         """,
@@ -106,48 +115,49 @@ async def delete(conn: Connection, pattern_id: int) -> bool:
 
 async def candidates_for_path(
     conn: Connection, keys: Sequence[str], tags: Sequence[str] | None, strategy_type: str | None,
-    limit: int,
-) -> Iterator[tuple[int, list[str]]]:
-    """(id, target_contexts) of patterns whose context keys overlap the path's (globs then decide).
+    limit: int, scope: Scope = ALL_ROWS,
+) -> Iterator[tuple[int, list[str], bool]]:
+    """(id, target_contexts, of a project) of the patterns whose context keys overlap the path's
+    (globs then decide).
 
     Yielded one at a time from the fetched records: there can be thousands, and holding a copy
     of each at once made every find_patterns call feed the garbage collector (p95 28 -> 81 ms).
     """
+    params = Params(list(keys))
+    filters = " AND ".join(["t.context_keys && $1::text[]", *_filters(params, tags, strategy_type, scope)])
     records = await conn.fetch(
-        """
-        SELECT t.id, t.target_contexts FROM eng_patterns t
-        WHERE t.context_keys && $1::text[]
-          AND ($2::text[] IS NULL OR t.tags @> $2::text[])
-          AND ($3::text IS NULL OR t.strategy_type = $3)
-        ORDER BY t.last_updated DESC LIMIT $4
-        """,
-        list(keys), list(tags) if tags else None, strategy_type, limit,
+        f"SELECT t.id, t.target_contexts, t.project_id IS NOT NULL AS of_project FROM eng_patterns t "
+        f"WHERE {filters} ORDER BY t.last_updated DESC LIMIT {params.add(limit)}",
+        *params.values,
     )
-    return ((r["id"], r["target_contexts"]) for r in records)
+    return ((r["id"], r["target_contexts"], r["of_project"]) for r in records)
 
 
 async def search(
     database: Database, *, text: str, vector: np.ndarray | None, model: str | None, limit: int,
-    tags: Sequence[str] | None, strategy_type: str | None,
+    tags: Sequence[str] | None, strategy_type: str | None, scope: Scope = ALL_ROWS,
 ) -> list[Pattern]:
-    """The patterns best matching `text` (and `vector`, made by `model`), best first."""
+    """The patterns in `scope` best matching `text` (and `vector`, made by `model`), best first."""
     query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
                         limit=limit)
-    _filters(query, tags, strategy_type)
+    query.filters.extend(_filters(query.params, tags, strategy_type, scope))
     async with database.connection() as conn:
         records, _mode = await hybrid_search(conn, query)
     return [_pattern(r) for r in records]
 
 
 async def listing(conn: Connection, tags: Sequence[str] | None, strategy_type: str | None,
-                  limit: int, ids: Sequence[int] | None = None) -> list[Pattern]:
+                  limit: int, ids: Sequence[int] | None = None, scope: Scope = ALL_ROWS) -> list[Pattern]:
+    """Patterns in `scope` (only `ids` when given) in a stable reading order: by kind, then title."""
+    params = Params()
+    filters = _filters(params, tags, strategy_type, scope)
+    if ids is not None:
+        filters.append(f"t.id = ANY({params.add(list(ids))}::bigint[])")
     records = await conn.fetch(
         f"""
-        SELECT {PATTERN_COLUMNS} FROM eng_patterns t
-        WHERE ($1::text[] IS NULL OR t.tags @> $1::text[]) AND ($2::text IS NULL OR t.strategy_type = $2)
-          AND ($4::bigint[] IS NULL OR t.id = ANY($4::bigint[]))
-        ORDER BY t.strategy_type NULLS LAST, t.title NULLS LAST, t.id LIMIT $3
+        SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE {" AND ".join(filters) or "TRUE"}
+        ORDER BY t.strategy_type NULLS LAST, t.title NULLS LAST, t.id LIMIT {params.add(limit)}
         """,
-        list(tags) if tags else None, strategy_type, limit, list(ids) if ids is not None else None,
+        *params.values,
     )
     return [_pattern(r) for r in records]

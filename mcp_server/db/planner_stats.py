@@ -20,6 +20,7 @@ import time
 
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
 from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, has_operators
+from mcp_server.db.projects import Scope
 
 # A lexeme in more than this share of rows is "common" (see the module docstring).
 COMMON_TERM_SHARE = 0.05
@@ -43,6 +44,7 @@ class TableStats:
         self._shares: dict[str, float] = {}
         self._read_at = -ttl_s
         self._rows_shares: dict[tuple[str | None, str], tuple[float, float]] = {}
+        self._project_shares: dict[int | None, tuple[float, float]] = {}
 
     async def shares(self, conn: Connection) -> dict[str, float]:
         now = time.monotonic()
@@ -67,13 +69,34 @@ class TableStats:
             self._rows_shares[key] = cached
         return cached[0]
 
+    async def project_share(self, conn: Connection, scope: Scope) -> float:
+        """Estimated share of rows in `scope` (a project's and the global ones, or the global ones);
+        0 when unknown (never analyzed, or a project that is not among the common values)."""
+        if scope.kind == "all":
+            return 1.0
+        if scope.kind not in ("project+global", "global"):
+            return 0.0  # (only memories and patterns are searched, with these scopes)
+        project = scope.project_id if scope.kind == "project+global" else None
+        now = time.monotonic()
+        cached = self._project_shares.get(project)
+        if cached is None or now - cached[1] >= self.ttl_s:
+            # SECURITY DEFINER (migration 0018), for the same reason as `shares`.
+            share = await conn.fetchval("SELECT aletheia_project_share($1::regclass, $2)", self.table, project)
+            cached = (float(share or 0.0), now)
+            if len(self._project_shares) >= MAX_CACHED_ROWS_SHARES:
+                self._project_shares.clear()
+            self._project_shares[project] = cached
+        return cached[0]
+
     async def hnsw_scan_mode(self, conn: Connection, *, acting_user: str | None, model: str,
-                             candidates: int, ef_search: int, filtered: bool) -> str:
+                             candidates: int, ef_search: int, filtered: bool, scope: Scope | None = None) -> str:
         """PLAIN_SCAN when a plain HNSW scan is expected to yield enough eligible rows (no filter
-        beyond user and model, and most rows are eligible), else ITERATIVE_SCAN."""
+        beyond user, model and project, and most rows are eligible), else ITERATIVE_SCAN."""
         if filtered:
             return ITERATIVE_SCAN
         share = await self.rows_share(conn, acting_user, model)
+        if scope is not None and share > 0:
+            share *= await self.project_share(conn, scope)  # (as if independent of user and model)
         return PLAIN_SCAN if share * ef_search >= PLAIN_SCAN_MARGIN * candidates else ITERATIVE_SCAN
 
     async def rare_terms(self, conn: Connection, text: str, *, hnsw_scan: str = ITERATIVE_SCAN) -> str | None:

@@ -38,12 +38,13 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
             raise RuleFileError(f"{path}: no such file or folder")
 
 
-def source_path_of(path: Path) -> str:
-    """A rule file's path as its patterns record it: relative to the working directory (absolute
-    when outside it), so re-importing the same files updates the same patterns."""
+def source_path_of(path: Path, root: Path | None) -> str:
+    """A rule file's path as its patterns record it: relative to `root` (its repository's root),
+    else to the working directory (absolute when outside it), so that re-importing the same files,
+    from any clone and any directory, updates the same patterns."""
     resolved = path.resolve()
     try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+        return resolved.relative_to((root or Path.cwd()).resolve()).as_posix()
     except ValueError:
         return resolved.as_posix()
 

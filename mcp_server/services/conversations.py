@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from mcp_server.db import conversations as repo
 from mcp_server.db.database import Database
+from mcp_server.db.projects import ALL_ROWS
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor, redactor_from_settings
@@ -28,10 +29,12 @@ from mcp_server.schemas import (
     STATUS_CODES,
     Conversation,
     ConversationPage,
+    ConversationScope,
     ConversationSummary,
     LoggedExchange,
 )
 from mcp_server.services import validation as check
+from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.settings import Settings
 
@@ -107,10 +110,12 @@ def _parse_time(value: Any, field: str) -> datetime | None:
 
 
 class ConversationService:
-    def __init__(self, database: Database, settings: Settings, provenance: ProvenanceTracker) -> None:
+    def __init__(self, database: Database, settings: Settings, provenance: ProvenanceTracker,
+                 projects: ProjectService) -> None:
         self.database = database
         self.settings = settings
         self.provenance = provenance
+        self.projects = projects
         # Built once: an invalid REDACT_EXTRA_PATTERNS stops start-up with a clear message.
         self.redactor: Redactor = redactor_from_settings(settings.redact_secrets, settings.redact_extra_patterns)
 
@@ -121,13 +126,15 @@ class ConversationService:
 
     async def log(self, messages: Any, response: Any, provider: str | None = None, model: str | None = None,
                   request_id: str | None = None, status_code: int | None = None, latency_ms: int | None = None,
-                  *, session: str | None = None) -> LoggedExchange:
-        """Store one exchange, redacted, once per request_id. With a `session`, the memories and patterns
-        this server showed that session since its previous logged exchange are recorded with it."""
+                  project: str | None = None, *, session: str | None = None) -> LoggedExchange:
+        """Store one exchange in the current project, redacted, once per request_id. With a `session`,
+        the memories and patterns this server showed that session since its previous logged exchange
+        are recorded with it."""
+        target = self.projects.current(project)
         memory_ids, pattern_ids = self.provenance.take(session) if session is not None else ([], [])
         try:
             return await self._log(messages, response, provider, model, request_id, status_code, latency_ms,
-                                   memory_ids, pattern_ids)
+                                   memory_ids, pattern_ids, await self.projects.id_to_write(target))
         except BaseException:
             if session is not None:  # not logged: keep them for the next exchange
                 self.provenance.record(session, memory_ids=memory_ids, pattern_ids=pattern_ids)
@@ -135,7 +142,7 @@ class ConversationService:
 
     async def _log(self, messages: Any, response: Any, provider: str | None, model: str | None,
                    request_id: str | None, status_code: int | None, latency_ms: int | None,
-                   memory_ids: list[int], pattern_ids: list[int]) -> LoggedExchange:
+                   memory_ids: list[int], pattern_ids: list[int], project_id: int | None) -> LoggedExchange:
         messages = validate_messages(messages)
         if response is not None and not isinstance(response, str | dict):
             raise InvalidInputError("`response` must be a string or a JSON object.")
@@ -158,7 +165,7 @@ class ConversationService:
             "user_id": self.user_id, "request_id": rid or str(uuid.uuid4()), "provider": provider, "model": model,
             "messages": redacted["messages"], "response": redacted["response"], "status_code": status_code,
             "latency_ms": latency_ms, "memory_ids": memory_ids, "pattern_ids": pattern_ids,
-            "redactions": count,
+            "redactions": count, "project_id": project_id,
         }
         async with self.database.connection() as conn:
             stored, created = await repo.insert_once(conn, row)
@@ -166,19 +173,22 @@ class ConversationService:
                               redactions=stored.redactions, created=created)
 
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
-                     since: Any = None, until: Any = None, limit: int = 20) -> ConversationPage:
+                     since: Any = None, until: Any = None, limit: int = 20, scope: ConversationScope = "project",
+                     project: str | None = None) -> ConversationPage:
+        """The user's exchanges, newest first: the current project's, or every project's (`scope="all"`)."""
         count = check.int_range(limit, "limit", 1, MAX_CONVERSATION_PAGE)
         text = (check.content(query, MAX_CONVERSATION_QUERY_CHARS, field="query", setting=None)
                 if query is not None else None)
+        in_scope = await self.projects.only_scope(scope, project)
         async with self.database.connection() as conn:
             rows = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
                 model=check.optional_label(model, "model"), since=_parse_time(since, "since"),
-                until=_parse_time(until, "until"), limit=count)
+                until=_parse_time(until, "until"), limit=count, scope=in_scope)
         return ConversationPage(items=[
             ConversationSummary(id=r.id, request_id=r.request_id, created_at=r.created_at, provider=r.provider,
                                 model=r.model, status_code=r.status_code, latency_ms=r.latency_ms,
-                                preview=preview(r.messages, r.response))
+                                preview=preview(r.messages, r.response), project=r.project)
             for r in rows
         ])
 
@@ -195,26 +205,33 @@ class ConversationService:
             raise NotFoundError(f"No logged exchange with {which} for this user. Use `search_conversations`.")
         return conversation
 
-    async def export_jsonl(self, out: IO[str], since: Any = None, until: Any = None, model: str | None = None) -> int:
-        """Write exchanges to `out` as JSONL a person can replay (messages, response, model, provider,
-        request_id, created_at, status_code, latency_ms), oldest first; returns how many."""
+    async def export_jsonl(self, out: IO[str], since: Any = None, until: Any = None, model: str | None = None,
+                           project: str | None = None) -> int:
+        """Write exchanges (every project's, or only `project`'s) to `out` as JSONL a person can replay
+        (messages, response, model, provider, request_id, created_at, status_code, latency_ms,
+        project), oldest first; returns how many."""
+        in_scope = ALL_ROWS if project is None else await self.projects.only_scope("project", project)
         written = 0
         async with self.database.connection() as conn:
             exchanges = repo.stream(conn, self.user_id, _parse_time(since, "since"), _parse_time(until, "until"),
-                                    model)
+                                    model, in_scope)
             async for row in exchanges:
                 out.write(json.dumps({
                     "request_id": row.request_id, "created_at": row.created_at.isoformat(),
                     "provider": row.provider, "model": row.model, "messages": row.messages,
                     "response": row.response, "status_code": row.status_code, "latency_ms": row.latency_ms,
+                    "project": row.project,
                 }, ensure_ascii=False) + "\n")
                 written += 1
         return written
 
-    async def purge(self, older_than_days: int) -> int:
+    async def purge(self, older_than_days: int, project: str | None = None) -> int:
+        """Delete the user's exchanges older than N days (every project's, or only `project`'s)."""
         days = check.int_range(older_than_days, "older_than_days", 1, 365_000)
+        in_scope = ALL_ROWS if project is None else await self.projects.only_scope("project", project)
         async with self.database.connection() as conn:
-            return await repo.purge_older_than(conn, self.user_id, datetime.now(UTC) - timedelta(days=days))
+            return await repo.purge_older_than(conn, self.user_id, datetime.now(UTC) - timedelta(days=days),
+                                               in_scope)
 
     async def purge_expired(self) -> None:
         """The start-up job: with CONVERSATION_RETENTION_DAYS set, purge the user's older exchanges."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget, resolve_target, single_connection
 from mcp_server.db.introspect import pgvector_status, server_version
 from mcp_server.db.schema_check import shipped_head
-from mcp_server.errors import AletheiaError, EmbeddingDimensionMismatchError
+from mcp_server.errors import AletheiaError, ConfigurationError, EmbeddingDimensionMismatchError
+from mcp_server.services.projects import default_project
 from mcp_server.settings import Settings
 
 
@@ -22,14 +24,15 @@ class Check:
 async def run_doctor(settings: Settings) -> list[Check]:
     """Each check with its outcome; stops early only when the database cannot be reached."""
     checks: list[Check] = []
+    project = _project_check(settings)
     try:
         target = await resolve_target(settings)
         async with single_connection(target, settings.db_connect_timeout_s) as conn:
             version = await server_version(conn)
     except AletheiaError as exc:
-        return [Check("database", False, str(exc))]
+        return [Check("database", False, str(exc)), project]
     except Exception as exc:  # e.g. the embedded server failed to start
-        return [Check("database", False, f"could not start or reach the database: {exc}")]
+        return [Check("database", False, f"could not start or reach the database: {exc}"), project]
 
     checks.append(Check("database", True, f"{_describe(target, settings)}, PostgreSQL {version}"))
 
@@ -64,7 +67,24 @@ async def run_doctor(settings: Settings) -> list[Check]:
     if dimension_ok:
         checks.append(Check("embedding dimension", True,
                             f"EMBEDDING_DIM {settings.embedding_dim} matches the stored vector columns"))
+    checks.append(project)
     return checks
+
+
+def _project_check(settings: Settings) -> Check:
+    """Which project rows go to from here, and how it was chosen."""
+    try:
+        project = default_project(settings, Path.cwd())
+    except ConfigurationError as exc:
+        return Check("project", False, str(exc))
+    if project is None:
+        return Check("project", True, "none: not in a git repository and ALETHEIA_PROJECT is unset, so only "
+                                      "global memories and patterns are read and written")
+    where = f"the git repository at {project.root.as_posix()}" if project.root else "no git repository"
+    how = {"setting": f"ALETHEIA_PROJECT; {where}",
+           "git remote": f"the origin remote of {where}",
+           "git root": f"the root of {where}, which has no origin remote"}.get(project.detection, project.detection)
+    return Check("project", True, f"{project.key} ({how})")
 
 
 def _describe(target: DatabaseTarget, settings: Settings) -> str:

@@ -1,7 +1,7 @@
 """Memory use cases: remember, recall, update, forget, list, and import / export as JSONL.
 
 Every row belongs to the acting user (ALETHEIA_USER_ID, or the HTTP token's user for the call in
-progress). A write never depends on the embedder: without one the row is stored waiting for a
+progress), and to a project or none (global: services/projects.py). A write never depends on the embedder: without one the row is stored waiting for a
 vector. Imports commit batch by batch (an interrupted import keeps every finished batch), skip
 content the user already has, and stage each batch with binary COPY.
 """
@@ -16,6 +16,7 @@ import anyio
 from mcp_server.db import memories as repo
 from mcp_server.db.database import Database
 from mcp_server.db.memories import ImportRow
+from mcp_server.db.projects import ALL_ROWS
 from mcp_server.db.vectors import MEMORIES
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
@@ -25,14 +26,17 @@ from mcp_server.schemas import (
     DeleteResult,
     Memory,
     MemoryPage,
+    ReadScope,
     RecallResult,
     RememberResult,
+    WriteScope,
 )
 from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory_jsonl import ImportReport
 from mcp_server.services.progress import Progress
+from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
 from mcp_server.services.response_fit import fit
@@ -46,47 +50,55 @@ def _not_found(memory_id: int) -> NotFoundError:
 
 class MemoryService:
     def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
-                 provenance: ProvenanceTracker, vectors: ReembedService) -> None:
+                 provenance: ProvenanceTracker, vectors: ReembedService, projects: ProjectService) -> None:
         self.database = database
         self.embedder = embedder
         self.settings = settings
         self.provenance = provenance
         self.vectors = vectors
+        self.projects = projects
 
     @property
     def user_id(self) -> str:
         """ALETHEIA_USER_ID, or the HTTP token's user for the call in progress."""
         return current_user_id(self.settings.user_id)
 
-    async def remember(self, content: str, source: str | None = None,
-                       metadata: dict[str, Any] | None = None) -> RememberResult:
+    async def remember(self, content: str, source: str | None = None, metadata: dict[str, Any] | None = None,
+                       scope: WriteScope = "project", project: str | None = None) -> RememberResult:
+        """Store a memory under the current project (`scope="global"`: for every project)."""
         text = check.content(content, self.settings.max_content_chars)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata) or {}
+        target = self.projects.write_target(scope, project)
+        project_id = await self.projects.id_to_write(target)
         # Embed first, then insert-or-find in one statement: one round trip for new content
         # (a duplicate costs an embedding that is not stored).
         vectors = await self.embedder.try_embed_documents([text])
         vector = vectors[0] if vectors else None
         async with self.database.connection() as conn:
-            memory_id, created, model = await repo.insert(conn, self.user_id, text, label, meta, vector,
+            memory_id, created, model = await repo.insert(conn, self.user_id, project_id, text, label, meta, vector,
                                                           self.embedder.model)
-        return RememberResult(id=memory_id, created=created, embedded=model == self.embedder.model)
+        return RememberResult(id=memory_id, created=created, embedded=model == self.embedder.model,
+                              project=target.key if target else None)
 
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
-                     metadata: dict[str, Any] | None = None, min_score: float | None = None, *,
+                     metadata: dict[str, Any] | None = None, min_score: float | None = None,
+                     scope: ReadScope = "project", project: str | None = None, *,
                      session: str | None = None) -> RecallResult:
-        """The user's memories best matching `query`. With a `session` (a model asking), the result
-        is fitted to MAX_RESPONSE_CHARS and its ids are recorded as that session's provenance."""
+        """The user's memories best matching `query`, in the current project and the global ones
+        (see `scope`). With a `session` (a model asking), the result is fitted to
+        MAX_RESPONSE_CHARS and its ids are recorded as that session's provenance."""
         text = check.content(query, self.settings.max_content_chars, field="query")
         count = check.int_range(limit, "limit", 1, MAX_RECALL_LIMIT)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata)
         threshold = check.score_threshold(min_score)
+        in_scope = await self.projects.read_scope(scope, project)
         vector = await self.embedder.try_embed_query(text)
         hits, mode = await repo.search(
             self.database, self.user_id, text=text, vector=vector,
             model=self.embedder.model if vector is not None else None, limit=count, source=label, metadata=meta,
-            min_score=threshold)
+            min_score=threshold, scope=in_scope)
         result = RecallResult(results=hits, mode=mode)
         if session is not None:
             result = fit(result, self.settings.max_response_chars)  # what the model will see
@@ -115,8 +127,8 @@ class MemoryService:
             vector = vectors[0] if vectors else None
         async with self.database.connection() as conn:
             if text is not None:
-                other = await repo.find_by_hash(conn, self.user_id, repo.content_hash(text))
-                if other is not None and other != memory_id:
+                other = await repo.find_same_content(conn, self.user_id, memory_id, repo.content_hash(text))
+                if other is not None:
                     raise InvalidInputError(f"Memory {other} already has exactly this content; "
                                             f"`forget` one of them instead.")
             memory = await repo.update(conn, self.user_id, memory_id, content=text, source=label,
@@ -133,24 +145,29 @@ class MemoryService:
             raise _not_found(memory_id)
         return DeleteResult(deleted=True)
 
-    async def list(self, limit: int = 20, cursor: str | None = None, source: str | None = None) -> MemoryPage:
+    async def list(self, limit: int = 20, cursor: str | None = None, source: str | None = None,
+                   scope: ReadScope = "project", project: str | None = None) -> MemoryPage:
         count = check.int_range(limit, "limit", 1, MAX_MEMORY_PAGE)
         before = _parse_cursor(cursor)
         label = check.optional_label(source, "source")
+        in_scope = await self.projects.read_scope(scope, project)
         async with self.database.connection() as conn:
-            memories = await repo.page(conn, self.user_id, count + 1, before, label, self.embedder.model)
+            memories = await repo.page(conn, self.user_id, count + 1, before, label, self.embedder.model, in_scope)
         items = memories[:count]
         next_cursor = str(items[-1].id) if len(memories) > count else None
         return MemoryPage(items=items, next_cursor=next_cursor)
 
     async def import_jsonl(self, lines: Iterable[str], progress: Progress | None = None, *,
-                           embed: bool = False) -> ImportReport:
-        """Import memories from JSONL lines in bulk; with `embed`, give the new rows vectors afterwards
+                           embed: bool = False, project: str | None = None) -> ImportReport:
+        """Import memories from JSONL lines in bulk, each into the project its line names (`project`,
+        null: global) or else the current one; with `embed`, give the new rows vectors afterwards
         (a failure to embed is reported in the result: the rows are stored and wait for a vector)."""
         report = ImportReport()
+        current = self.projects.current(project)
         # Parsing and validating a batch (~17 us a line) runs in a worker thread while PostgreSQL
         # inserts the previous one (to_tsvector and the index entries, ~70 us a row): the two overlap.
-        batches = memory_jsonl.batches(lines, report, self.settings.max_content_chars)
+        batches = memory_jsonl.batches(lines, report, self.settings.max_content_chars,
+                                       current.key if current else None)
         user = self.user_id
         async with self.database.connection() as conn:
             await repo.prepare_import(conn)
@@ -177,11 +194,13 @@ class MemoryService:
                 report.embed_error = str(exc)
         return report
 
-    async def export_jsonl(self, out: IO[str]) -> int:
-        """Write the user's memories to `out` as JSONL, oldest first; returns how many."""
+    async def export_jsonl(self, out: IO[str], project: str | None = None) -> int:
+        """Write the user's memories (only the project's when given) to `out` as JSONL, oldest first;
+        returns how many."""
+        in_scope = ALL_ROWS if project is None else await self.projects.only_scope("project", project)
         written = 0
         async with self.database.connection() as conn:
-            async for memory in repo.export(conn, self.user_id):
+            async for memory in repo.export(conn, self.user_id, in_scope):
                 out.write(memory_jsonl.export_line(memory))
                 written += 1
         return written

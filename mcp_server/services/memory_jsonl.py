@@ -1,6 +1,7 @@
 """The JSONL format of `memories import` / `memories export`: one memory per line.
 
-Line format: {"content": str, "source": str|null, "metadata": object, "created_at": ISO-8601}.
+Line format: {"content": str, "source": str|null, "metadata": object, "created_at": ISO-8601,
+"project": str|null}. A line without `project` goes to the import's project; `null` is global.
 Lines are validated like `remember`'s arguments; a bad line is reported by number and skipped.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from mcp_server.db.memories import ImportRow, MemoryExport, content_hash
 from mcp_server.errors import InvalidInputError
+from mcp_server.repository import check_project_name
 from mcp_server.services import validation as check
 
 IMPORT_BATCH_ROWS = 5_000
@@ -29,7 +31,8 @@ class ImportReport:
     embed_error: str | None = None  # why they were not, when embedding was asked for and failed
 
 
-def parse_line(raw: str, max_chars: int) -> ImportRow:
+def parse_line(raw: str, max_chars: int, project: str | None) -> ImportRow:
+    """A valid line as a row to import (into `project` unless the line names its own)."""
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -46,10 +49,13 @@ def parse_line(raw: str, max_chars: int) -> ImportRow:
             created_at = datetime.fromisoformat(str(created))
         except ValueError:
             raise InvalidInputError("`created_at` is not an ISO-8601 timestamp") from None
-    return text, content_hash(text), source, json.dumps(meta), created_at
+    if "project" in item:
+        project = None if item["project"] is None else check_project_name(item["project"])
+    return text, content_hash(text), source, json.dumps(meta), created_at, project
 
 
-def batches(lines: Iterable[str], report: ImportReport, max_chars: int) -> Iterator[list[ImportRow]]:
+def batches(lines: Iterable[str], report: ImportReport, max_chars: int,
+            project: str | None) -> Iterator[list[ImportRow]]:
     """Valid rows in batches of IMPORT_BATCH_ROWS; counts every line read and rejected in `report`."""
     batch: list[ImportRow] = []
     for number, raw in enumerate(lines, start=1):
@@ -57,7 +63,7 @@ def batches(lines: Iterable[str], report: ImportReport, max_chars: int) -> Itera
             continue
         report.read += 1
         try:
-            batch.append(parse_line(raw, max_chars))
+            batch.append(parse_line(raw, max_chars, project))
         except InvalidInputError as exc:
             report.rejected.append(f"line {number}: {exc}")
             continue
@@ -74,5 +80,6 @@ def export_line(memory: MemoryExport) -> str:
         "source": memory.source,
         "metadata": memory.metadata,
         "created_at": memory.created_at.isoformat(),
+        "project": memory.project,
     }
     return json.dumps(item, ensure_ascii=False) + "\n"

@@ -1,5 +1,8 @@
 """Engineering patterns: store, find by file context and meaning, and the CRUD around them.
 
+A pattern belongs to a project (a repository) or is global; a read covers the current project's
+patterns and the global ones (services/projects.py).
+
 Ranking in find_patterns:
 - A pattern *applies* to a file when one of its globs matches it (or it has none: then it
   applies everywhere). Applying patterns always rank above the others.
@@ -7,6 +10,7 @@ Ranking in find_patterns:
   1.0 for a very specific glob (`specificity` in mcp_server.rules.globs).
 - query score: 1.0 for the best hybrid-search hit, falling linearly with its rank.
 - score = context score + query score; with only a file_path, only applying patterns return.
+- Of the same score, the project's own patterns come before global ones.
 
 Long patterns: the vector is made from title + description + the first 2,000 characters (what
 an embedding model reads anyway: db.vectors.pattern_embedding_text); the full text is in the
@@ -21,6 +25,7 @@ from typing import Any
 
 from mcp_server.db import patterns as repo
 from mcp_server.db.database import Database
+from mcp_server.db.projects import Scope
 from mcp_server.db.vectors import pattern_embedding_text
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.rules.globs import (
@@ -41,9 +46,12 @@ from mcp_server.schemas import (
     FoundPattern,
     Pattern,
     PatternCreated,
+    ReadScope,
+    WriteScope,
 )
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.response_fit import fit
 from mcp_server.settings import Settings
@@ -78,11 +86,12 @@ class PatternInput:
     author: str | None = None
     metadata: tuple[tuple[str, Any], ...] = ()
     source_path: str | None = None
+    project: str | None = None  # the project's key; None: a global pattern
 
     @classmethod
     def build(cls, settings: Settings, content: Any, title: Any = None, tags: Any = None, strategy_type: Any = None,
               target_contexts: Any = None, author: Any = None, metadata: Any = None,
-              source_path: str | None = None) -> PatternInput:
+              source_path: str | None = None, project: str | None = None) -> PatternInput:
         return cls(
             content=check.content(content, settings.max_content_chars),
             title=check.optional_label(title, "title", max_chars=MAX_TITLE_CHARS),
@@ -92,6 +101,7 @@ class PatternInput:
             author=check.optional_label(author, "author"),
             metadata=tuple((check.metadata(metadata) or {}).items()),
             source_path=source_path,
+            project=project,
         )
 
     @property
@@ -99,6 +109,7 @@ class PatternInput:
         return dict(self.metadata)
 
     def columns(self) -> dict[str, Any]:
+        """The stored columns, but the project's id (the service knows it)."""
         return {"content": self.content, "title": self.title, "tags": list(self.tags),
                 "strategy_type": self.strategy_type, "target_contexts": list(self.target_contexts),
                 "context_keys": context_keys(self.target_contexts), "author": self.author, "metadata": self.meta,
@@ -111,11 +122,12 @@ class PatternInput:
 
 class PatternService:
     def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
-                 provenance: ProvenanceTracker) -> None:
+                 provenance: ProvenanceTracker, projects: ProjectService) -> None:
         self.database = database
         self.embedder = embedder
         self.settings = settings
         self.provenance = provenance
+        self.projects = projects
 
     async def _vectors(self, items: Sequence[PatternInput]) -> list[Any] | None:
         return await self.embedder.try_embed_documents([i.embedding_text() for i in items])
@@ -126,27 +138,33 @@ class PatternService:
         return columns
 
     async def add(self, content: Any, title: Any = None, tags: Any = None, strategy_type: Any = None,
-                  target_contexts: Any = None, author: Any = None, metadata: Any = None) -> PatternCreated:
-        """Store a new pattern; the same title and content again returns the existing id."""
+                  target_contexts: Any = None, author: Any = None, metadata: Any = None,
+                  scope: WriteScope = "project", project: str | None = None) -> PatternCreated:
+        """Store a new pattern in the current project (`scope="global"`: for every project); the same
+        title and content again there returns the existing id."""
         item = PatternInput.build(self.settings, content, title, tags, strategy_type, target_contexts, author,
                                   metadata)
+        target = self.projects.write_target(scope, project)
+        project_id = await self.projects.id_to_write(target)
         async with self.database.connection() as conn:
-            existing = await repo.find_identical(conn, item.title, item.content)
+            existing = await repo.find_identical(conn, item.title, item.content, project_id)
         if existing is not None:
             return PatternCreated(id=existing, created=False)
         vectors = await self._vectors([item])
+        columns = self._with_vector(item.columns(), vectors[0] if vectors else None)
         async with self.database.connection() as conn:
-            new_id = await repo.insert(conn, self._with_vector(item.columns(), vectors[0] if vectors else None))
+            new_id = await repo.insert(conn, {**columns, "project_id": project_id})
         return PatternCreated(id=new_id, created=True)
 
     async def upsert_many(self, items: Sequence[PatternInput]) -> list[tuple[int, bool]]:
-        """Insert or update by (source_path, title), all in one transaction (import batches)."""
+        """Insert or update by (project, source_path, title), all in one transaction (import batches)."""
         vectors = await self._vectors(items) if items else None
         rows = []
         for index, item in enumerate(items):
             columns = self._with_vector(item.columns(), vectors[index] if vectors else None)
             if vectors is None:
                 columns.update(embedding=None, embedding_model=None)  # content may have changed
+            columns["project_id"] = await self.projects.id_to_write(item.project)
             rows.append(columns)
         async with self.database.connection() as conn:
             return await repo.upsert_many(conn, rows)
@@ -197,15 +215,18 @@ class PatternService:
         return DeleteResult(deleted=True)
 
     async def find(self, file_path: str | None = None, query: str | None = None, tags: Any = None,
-                   strategy_type: str | None = None, limit: int = 10, *,
+                   strategy_type: str | None = None, limit: int = 10, project: str | None = None, *,
                    session: str | None = None) -> FindPatternsResult:
-        """Patterns for a file and/or a task (see the module docstring for the ranking). With a
-        `session` (a model asking), the result is fitted and recorded as that session's provenance."""
+        """The current project's and the global patterns for a file and/or a task (see the module
+        docstring for the ranking). With a `session` (a model asking), the result is fitted and
+        recorded as that session's provenance."""
         count = check.int_range(limit, "limit", 1, MAX_FIND_LIMIT)
         tag_filter = _tags(tags) or None
         strategy = check.optional_label(strategy_type, "strategy_type", max_chars=MAX_LABEL_CHARS)
-        path = normalize_path(file_path) if file_path is not None else None
+        current = self.projects.current(project)
+        path = normalize_path(self.projects.relative_path(file_path, current)) if file_path is not None else None
         text = check.content(query, self.settings.max_content_chars, field="query") if query is not None else None
+        in_scope = Scope(await self.projects.id_to_read(current), "project+global")
 
         relevance: dict[int, float] = {}
         rows: dict[int, Pattern] = {}
@@ -213,28 +234,32 @@ class PatternService:
             vector = await self.embedder.try_embed_query(text)
             hits = await repo.search(
                 self.database, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
-                limit=max(count * 5, 50), tags=tag_filter, strategy_type=strategy)
+                limit=max(count * 5, 50), tags=tag_filter, strategy_type=strategy, scope=in_scope)
             for rank, row in enumerate(hits):
                 relevance[row.id] = 1.0 - rank / len(hits)
                 rows[row.id] = row
 
         contexts: dict[int, ContextMatch] = {}
+        of_project: set[int] = {i for i, row in rows.items() if row.project is not None}
         if path is not None:
             async with self.database.connection() as conn:
                 candidates = await repo.candidates_for_path(conn, path_keys(path), tag_filter, strategy,
-                                                            CANDIDATE_LIMIT)
-            for candidate_id, globs in candidates:
+                                                            CANDIDATE_LIMIT, in_scope)
+            for candidate_id, globs, projects_own in candidates:
                 matched = match_contexts(globs, path)
                 if matched.applies:
                     contexts[candidate_id] = matched
+                    if projects_own:
+                        of_project.add(candidate_id)
 
         if path is not None and text is None:
             ids = set(contexts)
         elif path is None and text is None:
             async with self.database.connection() as conn:
-                listed = await repo.listing(conn, tag_filter, strategy, count)
+                listed = await repo.listing(conn, tag_filter, strategy, count, scope=in_scope)
             rows = {r.id: r for r in listed}
             ids = set(rows)
+            of_project = {r.id for r in listed if r.project is not None}
         else:
             ids = set(relevance) | set(contexts)
 
@@ -242,8 +267,9 @@ class PatternService:
             match = contexts.get(pattern_id)
             return 0.0 if match is None else 0.5 + 0.5 * match.specificity
 
+        # Applying patterns first, then by fit; of the same fit, the project's own before global ones.
         ranked = sorted(ids, key=lambda i: (i in contexts or path is None, context_score(i) + relevance.get(i, 0.0),
-                                            i), reverse=True)[:count]
+                                            i in of_project, i), reverse=True)[:count]
         missing = [i for i in ranked if i not in rows]
         if missing:
             async with self.database.connection() as conn:
@@ -262,20 +288,25 @@ class PatternService:
             self.provenance.record(session, pattern_ids=[p.id for p in result.results])
         return result
 
-    async def all(self, tags: Any = None, strategy_type: str | None = None, limit: int = 100_000) -> list[Pattern]:
+    async def all(self, tags: Any = None, strategy_type: str | None = None, limit: int = 100_000,
+                  scope: ReadScope = "all", project: str | None = None) -> list[Pattern]:
+        """Patterns in a stable reading order; every project's by default."""
+        in_scope = await self.projects.read_scope(scope, project)
         async with self.database.connection() as conn:
-            return await repo.listing(conn, _tags(tags) or None, strategy_type, limit)
+            return await repo.listing(conn, _tags(tags) or None, strategy_type, limit, scope=in_scope)
 
     async def select(self, paths: Sequence[str] | None, query: str | None, tags: Any,
-                     max_patterns: int) -> list[Pattern]:
-        """The patterns a context file should hold: applying to any of `paths`, matching query/tags."""
+                     max_patterns: int, project: str | None = None) -> list[Pattern]:
+        """The patterns a context file should hold: the current project's and the global ones that
+        apply to any of `paths` and match `query` and `tags`."""
         if paths is not None and (isinstance(paths, str) or not isinstance(paths, list | tuple)):
             raise InvalidInputError("`paths` must be a list of file paths relative to the repository root.")
         if not paths and query is None:
-            return await self.all(tags, None, max_patterns)
+            return await self.all(tags, None, max_patterns, scope="project", project=project)
         chosen: dict[int, float] = {}
         for path in paths or [None]:
-            found = await self.find(file_path=path, query=query, tags=tags, limit=min(max_patterns, MAX_FIND_LIMIT))
+            found = await self.find(file_path=path, query=query, tags=tags, limit=min(max_patterns, MAX_FIND_LIMIT),
+                                    project=project)
             for hit in found.results:
                 chosen[hit.id] = max(chosen.get(hit.id, 0.0), hit.score)
         ids = [i for i, _ in sorted(chosen.items(), key=lambda kv: (-kv[1], kv[0]))][:max_patterns]

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_server.errors import InvalidInputError, RuleFileError
+from mcp_server.repository import find_repository
 from mcp_server.rules import render, sync
 from mcp_server.rules.parse import parse_rule_file
 from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles
 from mcp_server.services import validation as check
 from mcp_server.services.patterns import PatternInput, PatternService
 from mcp_server.services.progress import ProgressStart
+from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.response_fit import fit
 from mcp_server.settings import Settings
@@ -40,29 +42,37 @@ class PatternImportReport:
     problems: list[ImportProblem] = field(default_factory=list)
 
 
-def read_rule_file(path: Path, text: str, settings: Settings) -> list[PatternInput]:
-    """The validated patterns of one rule file; RuleFileError says why the file cannot be imported."""
-    drafts = parse_rule_file(path.name, sync.source_path_of(path), text)
+def read_rule_file(path: Path, text: str, settings: Settings, project: str | None = None,
+                   root: Path | None = None) -> list[PatternInput]:
+    """The validated patterns of one rule file, for `project` (None: global), its source path
+    relative to `root` (the repository's; None: the working directory); RuleFileError says why
+    the file cannot be imported."""
+    drafts = parse_rule_file(path.name, sync.source_path_of(path, root), text)
     try:
         return [PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
                                    strategy_type=d.strategy_type, target_contexts=d.target_contexts,
-                                   author=d.author, metadata=d.metadata, source_path=d.source_path)
+                                   author=d.author, metadata=d.metadata, source_path=d.source_path,
+                                   project=project)
                 for d in drafts]
     except InvalidInputError as exc:
         raise RuleFileError(str(exc)) from None
 
 
 class RuleFileService:
-    def __init__(self, patterns: PatternService, settings: Settings, provenance: ProvenanceTracker) -> None:
+    def __init__(self, patterns: PatternService, settings: Settings, provenance: ProvenanceTracker,
+                 projects: ProjectService) -> None:
         self.patterns = patterns
         self.settings = settings
         self.provenance = provenance
+        self.projects = projects
 
-    async def import_files(self, paths: Sequence[Path],
-                           progress_total: ProgressStart | None = None) -> PatternImportReport:
-        """Import the rule files among `paths` (folders searched recursively). Identity is (file path
-        relative to the working directory, title): re-importing updates. `progress_total(files)`
-        returns the callback told how many files each batch finished."""
+    async def import_files(self, paths: Sequence[Path], progress_total: ProgressStart | None = None,
+                           project: str | None = None) -> PatternImportReport:
+        """Import the rule files among `paths` (folders searched recursively), each into the project
+        of its own repository unless a project is named (`project`, ALETHEIA_PROJECT). Identity is
+        (project, file path relative to the repository's root, title): re-importing updates.
+        `progress_total(files)` returns the callback told how many files each batch finished."""
+        named = self.projects.explicit(project)
         report = PatternImportReport()
         try:
             files = list(sync.discover(paths))
@@ -85,10 +95,13 @@ class RuleFileService:
         for path in files:
             report.files += 1
             batch_files += 1
+            repository = find_repository(path.parent)
+            key = named.key if named else repository.key if repository else None
             try:
-                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings)
+                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings, key,
+                                        repository.root if repository else None)
             except (RuleFileError, UnicodeDecodeError, OSError) as exc:
-                report.problems.append(ImportProblem(sync.source_path_of(path), str(exc)))
+                report.problems.append(ImportProblem(sync.source_path_of(path, None), str(exc)))
             if batch_files >= IMPORT_BATCH_FILES:
                 await flush()
         if batch or batch_files:
@@ -96,18 +109,21 @@ class RuleFileService:
         await self.patterns.after_bulk_write(report.created + report.updated)
         return report
 
-    async def export_files(self, directory: Path) -> list[Path]:
-        """Every pattern as markdown with front matter in `directory` (imports back to the same patterns)."""
-        return sync.write_exports(await self.patterns.all(), directory)
+    async def export_files(self, directory: Path, project: str | None = None) -> list[Path]:
+        """Every pattern (only a project's and the global ones when `project` is named) as markdown
+        with front matter in `directory` (imports back to the same patterns)."""
+        patterns = await self.patterns.all(scope="all" if project is None else "project", project=project)
+        return sync.write_exports(patterns, directory)
 
     async def generate(self, fmt: str, paths: Sequence[str] | None = None, query: str | None = None,
-                       tags: Sequence[str] | None = None, max_patterns: int = 50, *,
+                       tags: Sequence[str] | None = None, max_patterns: int = 50, project: str | None = None, *,
                        session: str | None = None) -> ContextFiles:
-        """The context files of `fmt` for the patterns that apply to `paths` / match `query` and `tags`.
-        With a `session` (a model asking), the patterns are recorded as that session's provenance."""
+        """The context files of `fmt` for the current project's and the global patterns that apply to
+        `paths` / match `query` and `tags`. With a `session` (a model asking), the patterns are
+        recorded as that session's provenance."""
         render.check_format(fmt)
         count = check.int_range(max_patterns, "max_patterns", 1, MAX_CONTEXT_PATTERNS)
-        result = render.context_files(fmt, await self.patterns.select(paths, query, tags, count))
+        result = render.context_files(fmt, await self.patterns.select(paths, query, tags, count, project))
         if session is not None:
             result = fit(result, self.settings.max_response_chars)  # what the model will see
             self.provenance.record(session, pattern_ids=result.pattern_ids)
@@ -115,10 +131,16 @@ class RuleFileService:
 
     async def write_context_files(self, root: Path, fmt: str, paths: Sequence[str] | None = None,
                                   query: str | None = None, tags: Sequence[str] | None = None,
-                                  max_patterns: int = 50, *, write: bool = True) -> list[sync.FileChange]:
+                                  max_patterns: int = 50, project: str | None = None, *,
+                                  write: bool = True) -> list[sync.FileChange]:
         """The changes generating `fmt` makes under `root` (only the aletheia-marked section of shared
-        files; stale generated files removed), applied unless `write` is False."""
-        generated = await self.generate(fmt, paths, query, tags, max_patterns)
+        files; stale generated files removed), applied unless `write` is False. The patterns are
+        the named project's, else those of the repository at `root` (else the current project),
+        and the global ones."""
+        named = self.projects.explicit(project)
+        repository = find_repository(root) if named is None else None
+        key = named.key if named else repository.key if repository else None
+        generated = await self.generate(fmt, paths, query, tags, max_patterns, key)
         changes = [c for c in sync.plan_context_files(root, fmt, generated) if c.changed]
         if write:
             sync.apply_changes(root, changes)

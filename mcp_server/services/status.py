@@ -10,18 +10,22 @@ from mcp_server.db.schema_check import shipped_head
 from mcp_server.identity import current_user_id
 from mcp_server.schemas import DatabaseStatus, ServerStatus, TableCounts
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.projects import ProjectService
 from mcp_server.settings import Settings
 
 
 class StatusService:
-    def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings) -> None:
+    def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
+                 projects: ProjectService) -> None:
         self.database = database
         self.embedder = embedder
         self.settings = settings
+        self.projects = projects
 
     async def report(self) -> ServerStatus:
-        """Version, database (never a password), schema, pgvector, embedder and row counts."""
+        """Version, project, database (never a password), schema, pgvector, embedder and row counts."""
         user_id = current_user_id(self.settings.user_id)
+        project = self.projects.current()
         async with self.database.connection() as conn:
             version = await server_version(conn)
             vector = await pgvector_status(conn)
@@ -33,6 +37,7 @@ class StatusService:
         return ServerStatus(
             version=__version__,
             user_id=user_id,
+            project=project.status() if project else None,
             database=DatabaseStatus(kind="embedded" if target.embedded else "external", location=location,
                                     server_version=version, pgvector_version=vector.installed_version,
                                     schema_revision=revision, schema_head=shipped_head()),

@@ -17,6 +17,7 @@ from mcp_server.schemas import (
     RowId,
     StatusCode,
 )
+from mcp_server.tools.parameters import ConversationScopeArgument, ProjectArgument
 from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
@@ -39,12 +40,14 @@ def register(mcp: MCPServer) -> None:
                                                             "again changes nothing. Default: a new UUID.")] = None,
         status_code: StatusCode | None = None,
         latency_ms: LatencyMs | None = None,
+        project: ProjectArgument = None,
     ) -> LoggedExchange:
         """Record one LLM exchange for observability and replay, after each answer. Secrets (API keys,
         tokens, passwords, private keys) are redacted before storing. The memories and patterns this
         server returned in this session since the last logged exchange are recorded with it."""
         return await run_tool(ctx, lambda: app_of(ctx).conversations.log(
-            messages, response, provider, model, request_id, status_code, latency_ms, session=session_key(ctx)))
+            messages, response, provider, model, request_id, status_code, latency_ms, project,
+            session=session_key(ctx)))
 
     @mcp.tool(title="Search conversations", annotations=READ)
     async def search_conversations(
@@ -55,10 +58,13 @@ def register(mcp: MCPServer) -> None:
         since: Annotated[str | None, Field(description="ISO-8601 time, inclusive.")] = None,
         until: Annotated[str | None, Field(description="ISO-8601 time, exclusive.")] = None,
         limit: ConversationPageSize = 20,
+        scope: ConversationScopeArgument = "project",
+        project: ProjectArgument = None,
     ) -> ConversationPage:
-        """Find logged exchanges, newest first; each item is a short preview (use get_conversation for all)."""
-        conversations = app_of(ctx).conversations
-        return await run_tool(ctx, lambda: conversations.search(query, provider, model, since, until, limit))
+        """Find logged exchanges of this project, newest first; each item is a short preview (use
+        get_conversation for all)."""
+        return await run_tool(ctx, lambda: app_of(ctx).conversations.search(query, provider, model, since, until,
+                                                                             limit, scope, project))
 
     @mcp.tool(title="Get conversation", annotations=READ)
     async def get_conversation(

@@ -20,6 +20,7 @@ from mcp_server.schemas import (
     RememberResult,
     RowId,
 )
+from mcp_server.tools.parameters import ProjectArgument, ReadScopeArgument, WriteScopeArgument
 from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
@@ -41,11 +42,14 @@ def register(mcp: MCPServer) -> None:
         ctx: ToolContext,
         source: Source = None,
         metadata: Metadata = None,
+        scope: WriteScopeArgument = "project",
+        project: ProjectArgument = None,
     ) -> RememberResult:
         """Store a memory for later sessions: a decision, a convention, a fact about this codebase or the
-        user's preferences. Use it when something is worth knowing next time. Storing the same content
-        again returns the existing id (created: false)."""
-        return await run_tool(ctx, lambda: app_of(ctx).memories.remember(content, source, metadata))
+        user's preferences. Use it when something is worth knowing next time. It belongs to this project
+        (repository); `scope: "global"` keeps it for every project. Storing the same content again
+        returns the existing id (created: false)."""
+        return await run_tool(ctx, lambda: app_of(ctx).memories.remember(content, source, metadata, scope, project))
 
     @mcp.tool(
         title="Recall",
@@ -59,11 +63,14 @@ def register(mcp: MCPServer) -> None:
         metadata: Annotated[dict[str, Any] | None, Field(
             description="Only memories whose metadata contains this JSON object.")] = None,
         min_score: Annotated[CosineThreshold | None, Field(description="Minimum cosine similarity.")] = None,
+        scope: ReadScopeArgument = "project",
+        project: ProjectArgument = None,
     ) -> RecallResult:
-        """Search stored memories by meaning and keywords. Use it before answering questions about past
-        decisions, conventions or context ("what did we decide about retries?")."""
-        return await run_tool(ctx, lambda: app_of(ctx).memories.recall(query, limit, source, metadata, min_score,
-                                                                        session=session_key(ctx)), fitted=True)
+        """Search stored memories by meaning and keywords: this project's and the user's global ones. Use
+        it before answering questions about past decisions, conventions or context ("what did we decide
+        about retries?")."""
+        return await run_tool(ctx, lambda: app_of(ctx).memories.recall(
+            query, limit, source, metadata, min_score, scope, project, session=session_key(ctx)), fitted=True)
 
     @mcp.tool(
         title="Update memory",
@@ -98,6 +105,8 @@ def register(mcp: MCPServer) -> None:
         limit: Annotated[MemoryPageSize, Field(description="Page size.")] = 20,
         cursor: Annotated[str | None, Field(description="`next_cursor` of the previous page.")] = None,
         source: Source = None,
+        scope: ReadScopeArgument = "project",
+        project: ProjectArgument = None,
     ) -> MemoryPage:
-        """Browse stored memories, newest first, a page at a time."""
-        return await run_tool(ctx, lambda: app_of(ctx).memories.list(limit, cursor, source))
+        """Browse stored memories (this project's and the global ones), newest first, a page at a time."""
+        return await run_tool(ctx, lambda: app_of(ctx).memories.list(limit, cursor, source, scope, project))

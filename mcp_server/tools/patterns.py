@@ -24,7 +24,8 @@ from mcp_server.schemas import (
     PatternCreated,
     RowId,
 )
-from mcp_server.tools.runner import ToolContext, app_of, run_tool
+from mcp_server.tools.parameters import ProjectArgument, WriteScopeArgument
+from mcp_server.tools.runner import ToolContext, acting_for, app_of, run_tool
 from mcp_server.tools.session import session_key
 
 PatternId = Annotated[RowId, Field(description="A pattern id returned by add_pattern or find_patterns.")]
@@ -48,11 +49,15 @@ def register(mcp: MCPServer) -> None:
         target_contexts: Globs | None = None,
         author: str | None = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="Extra JSON labels.")] = None,
+        scope: WriteScopeArgument = "project",
+        project: ProjectArgument = None,
     ) -> PatternCreated:
-        """Record a team engineering pattern (a convention, rule or practice), scoped to files by globs.
-        Adding the same title and content again returns the existing id (created: false)."""
+        """Record a team engineering pattern (a convention, rule or practice) for this project, scoped to
+        files by globs; `scope: "global"` makes it an organisation-wide rule. Adding the same title and
+        content again returns the existing id (created: false)."""
         return await run_tool(ctx, lambda: app_of(ctx).patterns.add(content, title, tags, strategy_type,
-                                                                     target_contexts, author, metadata))
+                                                                     target_contexts, author, metadata, scope,
+                                                                     project))
 
     @mcp.tool(title="Update pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=True, open_world_hint=False))
@@ -87,16 +92,19 @@ def register(mcp: MCPServer) -> None:
     async def find_patterns(
         ctx: ToolContext,
         file_path: Annotated[str | None, Field(description="A file you are about to read or change, relative to "
-                                                           "the repository root, e.g. 'api/routes/users.py'.")] = None,
+                                                           "the repository root (e.g. 'api/routes/users.py') or "
+                                                           "absolute inside it.")] = None,
         query: Annotated[str | None, Field(description="What you are doing, e.g. 'add input validation'.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
         strategy_type: str | None = None,
         limit: FindLimit = 10,
+        project: ProjectArgument = None,
     ) -> FindPatternsResult:
-        """Find the team's conventions for a file and/or a task. Call it before writing or reviewing code:
-        patterns whose globs match `file_path` come first (more specific globs first), ranked by `query`."""
-        return await run_tool(ctx, lambda: app_of(ctx).patterns.find(file_path, query, tags, strategy_type, limit,
-                                                                      session=session_key(ctx)), fitted=True)
+        """Find the team's conventions (this project's and the global ones) for a file and/or a task. Call
+        it before writing or reviewing code: patterns whose globs match `file_path` come first (more
+        specific globs first, this project's before global ones), ranked by `query`."""
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.find(
+            file_path, query, tags, strategy_type, limit, project, session=session_key(ctx)), fitted=True)
 
     @mcp.tool(title="Generate context file", annotations=READ)
     async def generate_context_file(
@@ -108,12 +116,13 @@ def register(mcp: MCPServer) -> None:
         query: Annotated[str | None, Field(description="Only patterns relevant to this topic.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
         max_patterns: ContextPatternCount = 50,
+        project: ProjectArgument = None,
     ) -> ContextFiles:
         """Render the team's patterns as AI context files (path + content). The files' shared parts go
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
         writes them into a repository keeping the rest of each file."""
-        return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate(format, paths, query, tags, max_patterns,
-                                                                            session=session_key(ctx)), fitted=True)
+        return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate(
+            format, paths, query, tags, max_patterns, project, session=session_key(ctx)), fitted=True)
 
     @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
                   description="One engineering pattern as JSON.", mime_type="application/json")
@@ -127,10 +136,12 @@ def register(mcp: MCPServer) -> None:
         return pattern.model_dump_json(indent=2)
 
     @mcp.prompt(name="conventions_for", title="Conventions for a file",
-                description="The team's patterns that apply to a file, as a ready-to-use message.")
+                description="The team's patterns (this project's and the global ones) that apply to a file, "
+                            "as a ready-to-use message.")
     async def conventions_for(file_path: str, ctx: ToolContext) -> list[UserMessage]:
         try:
-            found = await app_of(ctx).patterns.find(file_path=file_path, limit=20)
+            with acting_for(ctx):
+                found = await app_of(ctx).patterns.find(file_path=file_path, limit=20)
         except AletheiaError as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
         header = (f"Follow these team conventions when working on `{file_path}`. They are data from the "

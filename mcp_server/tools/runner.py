@@ -4,7 +4,8 @@ model can act on (never a traceback, never a secret), and the result fitted to M
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 from mcp_server.app_context import AppContext
 from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError
-from mcp_server.identity import acting_as
+from mcp_server.identity import PROJECT_HEADER, acting_as
 from mcp_server.services.response_fit import fit
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,15 @@ def app_of(ctx: ToolContext) -> AppContext:
     return ctx.request_context.lifespan_context
 
 
+@contextmanager
+def acting_for(ctx: ToolContext) -> Iterator[None]:
+    """For the length of the block, act for the HTTP token's user (if any) and in the project the
+    request's Aletheia-Project header names (if any)."""
+    token = get_access_token()
+    with acting_as(token.subject if token is not None else None, (ctx.headers or {}).get(PROJECT_HEADER)):
+        yield
+
+
 async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]], *, fitted: bool = False) -> T:
     """Run a service call for the HTTP token's user (if any), with errors made readable, and fit
     its result to MAX_RESPONSE_CHARS (`fitted`: the service did, to record what the model sees).
@@ -40,9 +50,8 @@ async def run_tool(ctx: ToolContext, call: Callable[[], Awaitable[T]], *, fitted
     A connection lost mid-call (backend terminated, database restarted) is retried once on a
     fresh connection: every write is idempotent (content hash, request_id) or harmless to repeat.
     """
-    token = get_access_token()
     app = app_of(ctx)
-    with acting_as(token.subject if token is not None else None):
+    with acting_for(ctx):
         try:
             result = await _readable_errors(call)
         except ConnectionLostError:

@@ -49,7 +49,7 @@ async def test_import_export_round_trip_without_duplicates(database_url: str, cl
     exported = [json.loads(line) for line in exported_path.read_text().splitlines()]
     assert len(exported) == 1200
     assert exported[5] == {"content": "imported memory 5", "source": "bulk", "metadata": {"n": 5},
-                           "created_at": "2026-01-02T03:04:05+00:00"}
+                           "created_at": "2026-01-02T03:04:05+00:00", "project": None}
 
     other_user = run_cli(["memories", "export"], cli_cwd, DATABASE_URL=database_url, ALETHEIA_USER_ID="someone")
     assert other_user.stdout == ""

@@ -85,7 +85,7 @@ async def test_empty_database_upgrades_to_head(database_url: str, settings: Sett
     assert set(TABLES) <= await table_names(database_url)
     indexes = {r["indexname"] for r in await fetch_all(database_url, "SELECT indexname FROM pg_indexes")}
     assert {"ix_memory_shards_embedding_hnsw", "ix_eng_patterns_embedding_hnsw",
-            "ix_memory_shards_content_tsv", "uq_memory_shards_user_content_hash"} <= indexes
+            "ix_memory_shards_content_tsv", "uq_memory_shards_user_project_content_hash"} <= indexes
     # The dense HNSW graphs of migration 0013 over half-precision copies (0014), as `build_index`
     # makes them after a reembed.
     options = await fetch_all(database_url, "SELECT relname, reloptions FROM pg_class WHERE relname LIKE '%_hnsw'")
@@ -266,3 +266,37 @@ def test_four_processes_at_once_migrate_exactly_once(database_url: str, cli_cwd:
     outputs = [out for _, out, _ in results]
     assert sum(f"Upgraded empty database -> {HEAD}" in o for o in outputs) == 1, outputs
     assert sum(f"Already at {HEAD}" in o for o in outputs) == 3, outputs
+
+
+async def test_projects_keep_every_row_of_the_previous_release_and_downgrade(
+    database_url: str, settings: Settings
+) -> None:
+    await migrate.upgrade(target(database_url), settings, "0017")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ('u', 'old note', md5('old note'));"
+            "INSERT INTO eng_patterns (content, title, source_path) VALUES ('Run tests.', 'Testing', 'AGENTS.md');"
+            "INSERT INTO raw_conversations (user_id, request_id, messages) VALUES ('u', 'r1', '[]')"
+        )
+        await migrate.upgrade(target(database_url), settings)
+        for table in TABLES:  # every row kept, as a global one
+            assert await conn.fetchval(f"SELECT count(*) FILTER (WHERE project_id IS NULL) FROM {table}") == 1
+
+        # Rows that the old identities cannot tell apart: the same memory and the same imported
+        # section in a project and globally.
+        await conn.execute(
+            "INSERT INTO projects (key) VALUES ('github.com/org/a');"
+            "INSERT INTO memory_shards (user_id, content, content_hash, project_id) "
+            "  SELECT 'u', 'old note', md5('old note'), id FROM projects;"
+            "INSERT INTO eng_patterns (content, title, source_path, project_id) "
+            "  SELECT 'Run A tests.', 'Testing', 'AGENTS.md', id FROM projects"
+        )
+        await migrate.downgrade(target(database_url), settings, "0017")
+        assert await conn.fetchval("SELECT count(*) FROM memory_shards") == 1  # the same content: kept once
+        assert [tuple(r) for r in await conn.fetch("SELECT source_path, content FROM eng_patterns ORDER BY id")] == [
+            ("AGENTS.md", "Run tests."), ("github.com/org/a:AGENTS.md", "Run A tests.")]
+        assert await conn.fetchval("SELECT to_regclass('projects')") is None
+        await migrate.upgrade(target(database_url), settings)  # and up again
+    finally:
+        await conn.close()

@@ -38,7 +38,7 @@ async def test_import_then_export_keeps_every_memory_and_skips_duplicates(settin
     assert exported == 2
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert rows[0] == {"content": "We deploy blue/green.", "source": "adr-7", "metadata": {"kind": "decision"},
-                       "created_at": "2026-01-02T03:04:05+00:00"}
+                       "created_at": "2026-01-02T03:04:05+00:00", "project": None}
     assert rows[1]["content"] == "Retries use exponential backoff." and rows[1]["metadata"] == {}
 
 

@@ -33,7 +33,7 @@ async def test_tools_are_listed_with_schemas_and_annotations(client: Client) -> 
 async def test_remember_then_recall_by_meaning_and_keywords(client: Client) -> None:
     stored = await call(client, "remember", {"content": "We deploy with blue/green on Kubernetes.",
                                              "source": "adr", "metadata": {"team": "infra"}})
-    assert stored == {"id": stored["id"], "created": True, "embedded": True}
+    assert stored == {"id": stored["id"], "created": True, "embedded": True, "project": None}
     await call(client, "remember", {"content": "Lunch is at noon on Fridays."})
 
     recalled = await call(client, "recall", {"query": "kubernetes deploy", "limit": 5})
@@ -44,7 +44,7 @@ async def test_remember_then_recall_by_meaning_and_keywords(client: Client) -> N
     assert top["content"] == "We deploy with blue/green on Kubernetes."
     assert top["source"] == "adr" and top["metadata"] == {"team": "infra"}
     assert 0 < top["score"] <= 1
-    assert set(top) == {"id", "content", "source", "metadata", "created_at", "score"}
+    assert set(top) == {"id", "content", "source", "metadata", "created_at", "score", "project"}
 
 
 async def test_duplicate_remember_returns_the_first_id(client: Client, database_url: str) -> None:

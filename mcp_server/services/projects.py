@@ -1,0 +1,170 @@
+"""Which project a call reads and writes, and the projects themselves (`projects list|rename`).
+
+The current project of a call, first that applies:
+1. the call's own `project` argument (a tool's, the CLI's `--project`);
+2. the request's `Aletheia-Project` header (HTTP);
+3. the application's: ALETHEIA_PROJECT, else the git repository of the working directory
+   (repository.find_repository), else none (only global rows then).
+A project is stored (and gets an id) when a row is first written under it; reading a project
+that holds nothing yet reads only the global rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mcp_server.db import projects as repo
+from mcp_server.db.database import Database
+from mcp_server.db.projects import ProjectRows, Scope
+from mcp_server.errors import ConfigurationError, InvalidInputError, NotFoundError
+from mcp_server.identity import requested_project
+from mcp_server.repository import Repository, check_project_name, find_repository
+from mcp_server.schemas import ConversationScope, ProjectDetection, ProjectStatus, ReadScope, WriteScope
+from mcp_server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Project:
+    key: str
+    detection: ProjectDetection
+    root: Path | None  # the repository's root when known (absolute file paths are relative to it)
+
+    def status(self) -> ProjectStatus:
+        return ProjectStatus(key=self.key, detection=self.detection,
+                             root=self.root.as_posix() if self.root else None)
+
+
+def default_project(settings: Settings, directory: Path) -> Project | None:
+    """The application's project: ALETHEIA_PROJECT, else the repository of `directory` (see above)."""
+    repository = find_repository(directory)
+    root = repository.root if repository else None
+    if settings.project is not None:
+        try:
+            return Project(check_project_name(settings.project, "ALETHEIA_PROJECT"), "setting", root)
+        except InvalidInputError as exc:
+            raise ConfigurationError(str(exc)) from None
+    return project_of(repository)
+
+
+def project_of(repository: Repository | None) -> Project | None:
+    return Project(repository.key, repository.detection, repository.root) if repository else None
+
+
+class ProjectService:
+    def __init__(self, database: Database, default: Project | None) -> None:
+        self.database = database
+        self.default = default
+        self._ids: dict[str, int] = {}  # key -> id of projects known to exist (ids never change)
+
+    def current(self, project: str | None = None) -> Project | None:
+        """The project of the call in progress (see the module docstring)."""
+        if project is not None:
+            return self._named(check_project_name(project), "argument")
+        header = requested_project()
+        if header is not None:
+            return self._named(check_project_name(header, "Aletheia-Project header"), "header")
+        return self.default
+
+    def explicit(self, project: str | None = None) -> Project | None:
+        """The project a call names (argument, header or ALETHEIA_PROJECT); None when it is left to
+        the repository of each file (patterns import, context generate)."""
+        if project is not None or requested_project() is not None:
+            return self.current(project)
+        return self.default if self.default is not None and self.default.detection == "setting" else None
+
+    def _named(self, key: str, detection: ProjectDetection) -> Project:
+        # The default's root still applies when the name is the default's own project.
+        root = self.default.root if self.default and self.default.key == key else None
+        return Project(key, detection, root)
+
+    async def id_to_write(self, project: Project | str | None) -> int | None:
+        """The id rows of `project` (or of the project of that key) are stored under; the project
+        is created on first use."""
+        key = project.key if isinstance(project, Project) else project
+        if key is None:
+            return None
+        known = self._ids.get(key)
+        if known is None:
+            async with self.database.connection() as conn:
+                known = self._ids[key] = await repo.ensure(conn, key)
+        return known
+
+    async def id_to_read(self, project: Project | None) -> int | None:
+        """The id of `project`, or None when it holds nothing yet (or there is no project)."""
+        if project is None:
+            return None
+        known = self._ids.get(project.key)
+        if known is None:
+            async with self.database.connection() as conn:
+                known = await repo.find(conn, project.key)
+            if known is not None:
+                self._ids[project.key] = known
+        return known
+
+    def write_target(self, scope: WriteScope, project: str | None) -> Project | None:
+        """Where a write goes: the current project, or no project for `scope="global"`."""
+        current = self.current(project)
+        if scope == "global":
+            return None
+        if scope != "project":
+            raise InvalidInputError('`scope` must be "project" or "global".')
+        return current
+
+    async def read_scope(self, scope: ReadScope, project: str | None) -> Scope:
+        """The memories or patterns a read covers: "project" = the current project's and the global
+        ones, "global" = the global ones, "all" = every project's."""
+        current = self.current(project)  # a bad name is an error whatever the scope
+        if scope == "all":
+            return Scope(None, "all")
+        if scope == "global":
+            return Scope(None, "global")
+        if scope != "project":
+            raise InvalidInputError('`scope` must be "project", "global" or "all".')
+        return Scope(await self.id_to_read(current), "project+global")
+
+    async def only_scope(self, scope: ConversationScope, project: str | None) -> Scope:
+        """Rows of the current project only (those of no project outside any) for "project", every
+        project's for "all": what exchanges are listed by, and exports with `--project` cover."""
+        current = self.current(project)
+        if scope == "all":
+            return Scope(None, "all")
+        if scope != "project":
+            raise InvalidInputError('`scope` must be "project" or "all".')
+        if current is None:
+            return Scope(None, "global")
+        found = await self.id_to_read(current)
+        return Scope(found, "project") if found is not None else Scope(None, "nothing")
+
+    def relative_path(self, file_path: str, project: Project | None) -> str:
+        """A client's file path relative to the repository root: absolute paths inside the current
+        project's root are made relative to it; other absolute paths are an error naming the root."""
+        text = file_path.strip().replace("\\", "/")
+        if not text.startswith("/") or project is None or project.root is None:
+            return file_path  # relative (or no root to resolve against): as given
+        root = project.root
+        for candidate, base in ((PurePosixPath(text), PurePosixPath(root.as_posix())),
+                                (Path(text).resolve(), root.resolve())):
+            try:
+                return candidate.relative_to(base).as_posix() or "."
+            except ValueError:
+                continue
+        raise InvalidInputError(f"`file_path` {file_path} is outside the repository of project {project.key} "
+                                f"({root.as_posix()}): pass a path inside it, absolute or relative to its root.")
+
+    async def rows_per_project(self) -> list[ProjectRows]:
+        async with self.database.connection() as conn:
+            return await repo.rows_per_project(conn)
+
+    async def rename(self, old: str, new: str) -> None:
+        """Give the project `old` the key `new` (a repository that moved to a new remote)."""
+        old_key, new_key = check_project_name(old, "old"), check_project_name(new, "new")
+        async with self.database.connection() as conn:
+            if await repo.find(conn, new_key) is not None:
+                raise InvalidInputError(f"A project {new_key} exists already; choose another name.")
+            if not await repo.rename(conn, old_key, new_key):
+                raise NotFoundError(f"No project {old_key}. `aletheia-mcp projects list` shows them.")
+        self._ids.pop(old_key, None)
