@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -49,6 +50,10 @@ def create_server(
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         async with open_app(settings, embedder=embedder) as app:
+            # What exists now (modules, schemas, the application) lives as long as the server: keep
+            # it out of the cyclic collector's full passes, which otherwise walk all of it (~60 ms
+            # each, one every ~20 find_patterns calls at 10,000 patterns; ~1.5 ms frozen).
+            gc.freeze()
             yield app
 
     mcp = MCPServer(

@@ -1,9 +1,10 @@
 """Memory use cases: remember, recall, update, forget, list, and import / export as JSONL.
 
 Every row belongs to the acting user (ALETHEIA_USER_ID, or the HTTP token's user for the call in
-progress), and to a project or none (global: services/projects.py). A write never depends on the embedder: without one the row is stored waiting for a
-vector. Imports commit batch by batch (an interrupted import keeps every finished batch), skip
-content the user already has, and stage each batch with binary COPY.
+progress), and to a project or none (global: services/projects.py). A write never depends on the
+embedder: without one the row is stored waiting for a vector. Imports commit batch by batch (an
+interrupted import keeps every finished batch), skip content the user already has in the same
+project, and stage each batch with binary COPY.
 """
 
 from __future__ import annotations
