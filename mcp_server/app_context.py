@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 
@@ -71,7 +70,7 @@ async def open_app(
     """The application; with `load_in_background` the embedder loads (and rows waiting for a vector
     get one) in the background, else the caller loads it when it needs it. Its project is
     ALETHEIA_PROJECT, else the git repository of the working directory."""
-    project = default_project(settings, Path.cwd())
+    project = default_project(settings)
     database = await open_database(settings)
     try:
         runtime = EmbedderRuntime(settings, embedder)

@@ -15,6 +15,7 @@ keeps (no `git` process, no network), in well under a millisecond.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from mcp_server.schemas import MAX_PROJECT_CHARS
 logger = logging.getLogger(__name__)
 
 Detection = Literal["git remote", "git root"]
-_SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?P<path>(?!/).*)$")  # user@host:path (no scheme)
+# user@host:path (no scheme); a one-letter "host" is a Windows drive (C:/repo), not a host.
+_SCP_LIKE = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]{2,}):(?P<path>.*)$")
 _SECTION = re.compile(r'^\s*\[\s*(?P<name>[A-Za-z0-9.-]+)(?:\s+"(?P<sub>(?:[^"\\]|\\.)*)")?\s*\]')
 _URL_LINE = re.compile(r"^\s*url\s*=\s*(?P<value>.*?)\s*$", re.IGNORECASE)
 
@@ -56,18 +58,19 @@ def check_project_name(name: object, field: str = "project") -> str:
     return text
 
 
-def normalize_remote(url: str) -> str:
-    """The project key of a git remote URL (see the module docstring)."""
+def normalize_remote(url: str, root: Path | None = None) -> str:
+    """The project key of a git remote URL (see the module docstring); a relative local path is
+    relative to the repository's `root`."""
     text = url.strip()
     if "://" in text:
         parts = urlsplit(text)
         if parts.scheme.lower() == "file" or not parts.hostname:
-            return _local_key(parts.path)
+            return _local_key(parts.path, root)
         return _host_key(parts.hostname, parts.path)
     scp = _SCP_LIKE.match(text)
-    if scp is not None and not Path(text).exists():  # `host:path`; a local path may hold a colon too
+    if scp is not None and not (root or Path.cwd()).joinpath(text).exists():  # a local path may hold a colon
         return _host_key(scp.group("host"), scp.group("path"))
-    return _local_key(text)
+    return _local_key(text, root)
 
 
 def _host_key(host: str, path: str) -> str:
@@ -76,7 +79,9 @@ def _host_key(host: str, path: str) -> str:
     return f"{host}/{path}".lower()
 
 
-def _local_key(path: str) -> str:
+def _local_key(path: str, root: Path | None) -> str:
+    if not path.startswith("/") and root is not None:  # `../upstream.git`: where it is, not how it is named
+        path = os.path.normpath((root / path).as_posix())
     return path.rstrip("/").removesuffix(".git").rstrip("/") or "/"
 
 
@@ -91,9 +96,19 @@ def find_repository(start: Path) -> Repository | None:
                 return _repository(candidate, marker)
             if marker.is_file():
                 return _repository(candidate, _linked_git_dir(marker))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RuntimeError) as exc:  # (RuntimeError: a symlink loop)
         logger.warning("could not read the git repository around %s (%s): no project", start, exc)
     return None
+
+
+def repository_of_working_directory() -> Repository | None:
+    """`find_repository` of the working directory (None when even that cannot be read)."""
+    try:
+        directory = Path.cwd()
+    except OSError as exc:  # deleted under us
+        logger.warning("could not read the working directory (%s): no project", exc)
+        return None
+    return find_repository(directory)
 
 
 def _linked_git_dir(marker: Path) -> Path:
@@ -113,7 +128,7 @@ def _repository(root: Path, git_dir: Path) -> Repository:
     config = config_dir / "config"
     origin = _origin_url(config.read_text(encoding="utf-8")) if config.is_file() else None
     if origin:
-        return Repository(root, normalize_remote(origin), "git remote")
+        return Repository(root, normalize_remote(origin, root), "git remote")
     return Repository(root, root.as_posix(), "git root")
 
 

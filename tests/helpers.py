@@ -145,3 +145,8 @@ def make_repository(path: Path, origin: str | None = None) -> Path:
     if origin is not None:
         subprocess.run(["git", "-C", str(path), "remote", "add", "origin", origin], check=True)
     return path
+
+
+def set_origin(repository: Path, url: str) -> None:
+    """Point the repository's `origin` at `url` (as `git remote set-url` does when a repository moves)."""
+    subprocess.run(["git", "-C", str(repository), "remote", "set-url", "origin", url], check=True)

@@ -22,6 +22,7 @@ from tests.helpers import make_repository
     "ssh://git@GitHub.com:22/org/repo.git",
     "https://alice:ghp_token123@github.com/Org/Repo.git",
     "git://github.com/org/repo",
+    "git@github.com:/org/repo.git",
 ])
 def test_every_spelling_of_one_remote_is_one_key(url: str) -> None:
     assert normalize_remote(url) == "github.com/org/repo"
@@ -30,6 +31,7 @@ def test_every_spelling_of_one_remote_is_one_key(url: str) -> None:
 def test_a_local_remote_keeps_its_path() -> None:
     assert normalize_remote("/srv/git/Shared.git") == "/srv/git/Shared"
     assert normalize_remote("file:///srv/git/Shared.git") == "/srv/git/Shared"
+    assert normalize_remote("../upstream.git", Path("/work/clone")) == "/work/upstream"  # where, not how named
 
 
 def test_a_repository_is_found_from_any_folder_inside_it(tmp_path: Path) -> None:

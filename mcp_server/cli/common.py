@@ -16,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress as ProgressBar
 
-from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError
+from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError, InvalidInputError
 from mcp_server.logs import configure_logging
+from mcp_server.repository import check_project_name
 from mcp_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,10 +81,18 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(exc)
 
 
-def project_option(what: str) -> Any:
-    """The `--project` option of a command that reads or writes rows: `what` says what it changes."""
-    return typer.Option(None, "--project", help=f"Project (e.g. github.com/org/repo) {what}; default: the "
-                                                "git repository of the current directory (ALETHEIA_PROJECT).")
+def project_option(help_text: str) -> Any:
+    """The `--project` option of a command that reads or writes rows (checked before anything runs)."""
+    return typer.Option(None, "--project", help=help_text, callback=_checked_project)
+
+
+def _checked_project(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_project_name(value, "--project")
+    except InvalidInputError as exc:
+        fail(exc)
 
 
 def with_app(action: Callable[[AppContext], Awaitable[T]], *, load_embedder: bool = True,

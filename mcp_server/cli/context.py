@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mcp_server.cli.common import err, out, with_app
+from mcp_server.cli.common import err, out, project_option, with_app
 from mcp_server.schemas import CONTEXT_FORMATS, MAX_CONTEXT_PATTERNS
 
 app = typer.Typer(help="Write AI context files (AGENTS.md, CLAUDE.md, Cursor, Copilot).", no_args_is_help=True)
@@ -24,8 +24,8 @@ def context_generate(
     max_patterns: int = typer.Option(50, "--max-patterns", min=1, max=MAX_CONTEXT_PATTERNS),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 (with a diff) if files are stale."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff; write nothing."),
-    project: str | None = typer.Option(None, "--project", help="Project whose patterns (with the global ones) go "
-                                                                 "in; default: the git repository at --root."),
+    project: str | None = project_option("Project whose patterns (with the global ones) go "
+                                         "in; default: ALETHEIA_PROJECT, else the git repository at --root."),
 ) -> None:
     """Write context files under --root, replacing only the aletheia-marked section of existing files."""
     write = not (check or dry_run)

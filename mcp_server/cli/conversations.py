@@ -18,7 +18,10 @@ app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_arg
 
 
 @app.command("log")
-def conversations_log(project: str | None = project_option("the exchange belongs to")) -> None:
+def conversations_log(
+    project: str | None = project_option("Project (e.g. github.com/org/repo) the exchange belongs to; default: "
+                                         "the git repository of the current directory (ALETHEIA_PROJECT)."),
+) -> None:
     """Log one exchange read as JSON from stdin: {"messages": [...], "response": ..., "model": ...}.
 
     For hooks and scripts (e.g. a Claude Code Stop hook). Prints {id, request_id, redactions, created}."""
@@ -49,8 +52,8 @@ def conversations_export(
     until: str | None = typer.Option(None, help="ISO-8601 time, exclusive."),
     model: str | None = typer.Option(None, help="Only this model."),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
-    project: str | None = typer.Option(None, "--project", help="Only this project's exchanges (default: every "
-                                                                 "project's)."),
+    project: str | None = project_option("Only this project's exchanges (default: every "
+                                         "project's)."),
 ) -> None:
     """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
 
@@ -67,8 +70,8 @@ def conversations_export(
 @app.command("purge")
 def conversations_purge(
     older_than: int = typer.Option(..., "--older-than", min=1, help="Delete exchanges older than this many days."),
-    project: str | None = typer.Option(None, "--project", help="Only this project's exchanges (default: every "
-                                                                 "project's)."),
+    project: str | None = project_option("Only this project's exchanges (default: every "
+                                         "project's)."),
 ) -> None:
     """Delete the configured user's exchanges older than N days."""
     deleted = with_app(lambda a: a.conversations.purge(older_than, project))

@@ -19,8 +19,8 @@ app = typer.Typer(help="Export and import memories as JSONL.", no_args_is_help=T
 @app.command("export")
 def memories_export(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
-    project: str | None = typer.Option(None, "--project", help="Only this project's memories (default: every "
-                                                                 "project's and the global ones)."),
+    project: str | None = project_option("Only this project's memories (default: every "
+                                         "project's and the global ones)."),
 ) -> None:
     """Write the configured user's memories as JSONL (one object per line, with its project)."""
 
@@ -38,13 +38,15 @@ def memories_export(
 def memories_import(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL file of memories."),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Embed the imported rows afterwards."),
-    project: str | None = project_option("for lines that name none"),
+    project: str | None = project_option("Project (e.g. github.com/org/repo) of lines that name none; default: "
+                                         "ALETHEIA_PROJECT, else the git repository holding the file (none: "
+                                         "global)."),
 ) -> None:
     """Import memories from JSONL in bulk (COPY); lines already stored are skipped."""
     total_lines = sum(1 for line in path.open(encoding="utf-8") if line.strip())
     with progress("importing") as start, path.open(encoding="utf-8") as lines:
         report = with_app(lambda a: a.memories.import_jsonl(lines, start(total_lines), embed=embed,
-                                                            project=project),
+                                                            project=project, directory=path.parent),
                           load_embedder=False, project=project)
     out.print(f"Read {report.read} line(s): {report.inserted} imported, {report.duplicates} already stored, "
               f"{len(report.rejected)} rejected.", highlight=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mcp_server.cli.common import err, out, progress, with_app
+from mcp_server.cli.common import err, out, progress, project_option, with_app
 from mcp_server.schemas import MAX_PATTERN_LISTING
 
 app = typer.Typer(help="Import, export and list engineering patterns.", no_args_is_help=True)
@@ -15,8 +15,8 @@ app = typer.Typer(help="Import, export and list engineering patterns.", no_args_
 @app.command("import")
 def patterns_import(
     paths: list[Path] = typer.Argument(..., help="Rule files or folders (searched recursively)."),
-    project: str | None = typer.Option(None, "--project", help="Project (e.g. github.com/org/repo) for every "
-                                                                 "file; default: each file's git repository."),
+    project: str | None = project_option("Project (e.g. github.com/org/repo) for every "
+                                         "file; default: ALETHEIA_PROJECT, else each file's git repository."),
 ) -> None:
     """Import Cursor (.mdc, .cursorrules), Copilot (*.instructions.md), AGENTS.md, CLAUDE.md and markdown rules.
 
@@ -35,8 +35,8 @@ def patterns_import(
 @app.command("export")
 def patterns_export(
     directory: Path = typer.Argument(..., help="Folder to write markdown files into."),
-    project: str | None = typer.Option(None, "--project", help="Only this project's and the global patterns "
-                                                                 "(default: every pattern)."),
+    project: str | None = project_option("Only this project's and the global patterns "
+                                         "(default: every pattern)."),
 ) -> None:
     """Write every pattern as markdown with front matter (imports back to the same patterns)."""
     written = with_app(lambda a: a.rule_files.export_files(directory, project))
@@ -48,8 +48,8 @@ def patterns_list(
     tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
     strategy_type: str | None = typer.Option(None, "--strategy-type"),
     limit: int = typer.Option(200, min=1, max=MAX_PATTERN_LISTING),
-    project: str | None = typer.Option(None, "--project", help="Only this project's and the global patterns "
-                                                                 "(default: every pattern)."),
+    project: str | None = project_option("Only this project's and the global patterns "
+                                         "(default: every pattern)."),
 ) -> None:
     """Print the patterns as a table."""
     from rich.table import Table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mcp_server.cli.common import out, with_app
+from mcp_server.cli.common import load_settings, out, run, with_app
 
 app = typer.Typer(help="Projects (repositories): what each holds, and renaming one.", no_args_is_help=True)
 
@@ -25,7 +25,17 @@ def projects_list() -> None:
 def projects_rename(
     old: str = typer.Argument(..., help="The project's key now, e.g. github.com/old-org/repo."),
     new: str = typer.Argument(..., help="Its new key, e.g. the repository's new remote github.com/new-org/repo."),
+    merge: bool = typer.Option(False, "--merge", help="When NEW exists already, move OLD's rows into it "
+                                                      "(NEW's copy wins where both hold the same) and remove OLD."),
 ) -> None:
-    """Give a project a new key (its repository moved to a new remote); its rows follow."""
-    with_app(lambda a: a.projects.rename(old, new), load_embedder=False)
-    out.print(f"Renamed {old} to {new}.", highlight=False)
+    """Give a project a new key (its repository moved to a new remote); its rows follow, every user's."""
+    from mcp_server.services.projects import rename_project
+
+    report = run(rename_project(load_settings(), old, new, merge=merge))
+    merged = report.merged
+    if merged is None:
+        out.print(f"Renamed {old} to {new}.", highlight=False)
+        return
+    out.print(f"Merged {old} into {new}: {merged.memories} memories ({merged.duplicate_memories} already in {new} "
+              f"dropped), {merged.patterns} patterns ({merged.clashing_patterns} already in {new} dropped), "
+              f"{merged.conversations} exchanges.", highlight=False)

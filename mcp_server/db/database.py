@@ -69,12 +69,13 @@ class Database:
                 self._pool.terminate()
 
 
-async def open_database(settings: Settings) -> Database:
-    """The configured database at the schema's head, with the application's pool."""
+async def open_database(settings: Settings, *, scoped: bool = True, **pool_options: Any) -> Database:
+    """The configured database at the schema's head, with the application's pool (see
+    engine.open_pool for `scoped`)."""
     target = await resolve_target(settings)
     with driver_errors_translated():
         if not await schema_is_current(target, settings):
             from mcp_server.db import migrate  # Alembic is imported only when something must change
 
             await migrate.upgrade(target, settings)
-    return await Database.open(target, settings)
+    return await Database.open(target, settings, scoped=scoped, **pool_options)

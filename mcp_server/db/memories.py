@@ -267,39 +267,35 @@ class MemoryExport:
     project: str | None
 
 
-# content, content_hash, source, metadata JSON, created_at, project (a key: None for a global memory)
-ImportRow = tuple[str, str, str | None, str, datetime | None, str | None]
+# content, content_hash, source, metadata JSON, created_at, project id (None: a global memory)
+ImportRow = tuple[str, str, str | None, str, datetime | None, int | None]
 
 
 async def prepare_import(conn: Connection) -> None:
     """The session's staging table for `import_batch` (emptied at every commit)."""
     await conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS memory_import (content text, content_hash text, source text, "
-        "metadata text, created_at timestamptz, project text) ON COMMIT DELETE ROWS"
+        "metadata text, created_at timestamptz, project_id bigint) ON COMMIT DELETE ROWS"
     )
 
 
 async def import_batch(conn: Connection, user_id: str, rows: Sequence[ImportRow]) -> int:
-    """One batch in one transaction (binary COPY into the staging table, the batch's projects
-    created, then one INSERT that skips content the user already has in the same project);
-    returns the number of rows inserted."""
+    """One batch in one transaction (binary COPY into the staging table, then one INSERT that skips
+    content the user already has in the same project); returns the number of rows inserted."""
     async with conn.transaction():
         await use_bulk_gin_pending_list(conn)
         # Committed batches must survive a crash (the import reports them as done), so the WAL
         # flush is waited for: synchronous_commit stays on.
         await conn.copy_records_to_table(
             "memory_import", records=rows,
-            columns=["content", "content_hash", "source", "metadata", "created_at", "project"],
+            columns=["content", "content_hash", "source", "metadata", "created_at", "project_id"],
         )
-        await conn.execute("INSERT INTO projects (key) SELECT DISTINCT project FROM memory_import "
-                           "WHERE project IS NOT NULL ON CONFLICT (key) DO NOTHING")
         status = await conn.execute(
             """
             INSERT INTO memory_shards (user_id, content, content_hash, source, metadata, created_at, updated_at,
                                        project_id)
-            SELECT $1, i.content, i.content_hash, i.source, i.metadata::jsonb, COALESCE(i.created_at, now()), now(),
-                   p.id
-            FROM memory_import i LEFT JOIN projects p ON p.key = i.project
+            SELECT $1, content, content_hash, source, metadata::jsonb, COALESCE(created_at, now()), now(), project_id
+            FROM memory_import
             ON CONFLICT (user_id, (COALESCE(project_id, 0)), content_hash) DO NOTHING
             """,
             user_id,

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Column,
     Computed,
     DateTime,
-    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -69,14 +68,13 @@ memory_shards = Table(
     Column("embedding_model", Text, nullable=True),
     Column("content_hash", Text, nullable=True),
     # 0018
-    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=True),
+    Column("project_id", BigInteger, nullable=True),
     Index("ix_memory_shards_user_id_id", "user_id", "id"),
     Index("ix_memory_shards_metadata", "metadata", postgresql_using="gin",
           postgresql_ops={"metadata": "jsonb_path_ops"}),
     Index("ix_memory_shards_content_tsv", "content_tsv", postgresql_using="gin"),
     Index("uq_memory_shards_user_project_content_hash", "user_id", text("(COALESCE(project_id, 0::bigint))"),
           "content_hash", unique=True),
-    Index("ix_memory_shards_user_project_id", "user_id", "project_id", "id"),
     Index("ix_memory_shards_awaiting_embedding", "id", postgresql_where=text("embedding IS NULL")),
 )
 
@@ -99,14 +97,13 @@ raw_conversations = Table(
     Column("pattern_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
     Column("redactions", Integer, nullable=False, server_default=text("0")),
     # 0018
-    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=True),
+    Column("project_id", BigInteger, nullable=True),
     Index("ix_raw_conversations_content_tsv", "content_tsv", postgresql_using="gin"),
     Index("ix_raw_conversations_user_request", "user_id", "request_id"),
     Index("ix_raw_conversations_user_created", "user_id", text("created_at DESC")),
     Index("ix_raw_conversations_created_at", "created_at"),
     Index("ix_raw_conversations_user_id", "user_id"),
     Index("ix_raw_conversations_request_id", "request_id"),
-    Index("ix_raw_conversations_user_project_created", "user_id", "project_id", text("created_at DESC")),
 )
 
 eng_patterns = Table(
@@ -129,12 +126,11 @@ eng_patterns = Table(
     Column("context_keys", ARRAY(Text), nullable=False, server_default=text("'{*}'::text[]")),
     Column("source_path", Text, nullable=True),
     # 0018
-    Column("project_id", BigInteger, ForeignKey("projects.id"), nullable=True),
+    Column("project_id", BigInteger, nullable=True),
     Index("ix_eng_patterns_tags", "tags", postgresql_using="gin"),
     Index("ix_eng_patterns_context_keys", "context_keys", postgresql_using="gin"),
     Index("uq_eng_patterns_source", text("(COALESCE(project_id, 0::bigint))"), "source_path",
           text("(COALESCE(title, ''::text))"), unique=True, postgresql_where=text("source_path IS NOT NULL")),
-    Index("ix_eng_patterns_project_id", "project_id"),
     Index("ix_eng_patterns_strategy_type", "strategy_type"),
     Index("ix_eng_patterns_last_updated", text("last_updated DESC")),
     Index("ix_eng_patterns_content_tsv", "content_tsv", postgresql_using="gin"),

@@ -148,7 +148,8 @@ async def search(
 
 async def listing(conn: Connection, tags: Sequence[str] | None, strategy_type: str | None,
                   limit: int, ids: Sequence[int] | None = None, scope: Scope = ALL_ROWS) -> list[Pattern]:
-    """Patterns in `scope` (only `ids` when given) in a stable reading order: by kind, then title."""
+    """Patterns in `scope` (only `ids` when given) in a stable reading order: a project's before the
+    global ones (which a `limit` cuts first), then by kind and title."""
     params = Params()
     filters = _filters(params, tags, strategy_type, scope)
     if ids is not None:
@@ -156,7 +157,8 @@ async def listing(conn: Connection, tags: Sequence[str] | None, strategy_type: s
     records = await conn.fetch(
         f"""
         SELECT {PATTERN_COLUMNS} FROM eng_patterns t WHERE {" AND ".join(filters) or "TRUE"}
-        ORDER BY t.strategy_type NULLS LAST, t.title NULLS LAST, t.id LIMIT {params.add(limit)}
+        ORDER BY t.project_id IS NULL, t.strategy_type NULLS LAST, t.title NULLS LAST, t.id
+        LIMIT {params.add(limit)}
         """,
         *params.values,
     )

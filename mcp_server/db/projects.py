@@ -92,7 +92,50 @@ async def rows_per_project(conn: Connection) -> list[ProjectRows]:
             for r in records]
 
 
-async def rename(conn: Connection, old: str, new: str) -> bool:
-    """Give the project `old` the key `new`; False when there is no project `old`."""
-    status = await conn.execute("UPDATE projects SET key = $2 WHERE key = $1", old, new)
-    return status == "UPDATE 1"
+async def find_for_update(conn: Connection, key: str) -> int | None:
+    """The id of the project `key`, locked until the transaction ends (None: no such project)."""
+    found = await conn.fetchval("SELECT id FROM projects WHERE key = $1 FOR UPDATE", key)
+    return int(found) if found is not None else None
+
+
+async def rename(conn: Connection, project_id: int, new: str) -> None:
+    await conn.execute("UPDATE projects SET key = $2 WHERE id = $1", project_id, new)
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    memories: int  # moved
+    duplicate_memories: int  # dropped: their user has the same content in the target already
+    patterns: int  # moved
+    clashing_patterns: int  # dropped: the target has a pattern from the same file and section
+    conversations: int  # moved
+
+
+async def merge(conn: Connection, source: int, target: int) -> MergeCounts:
+    """Move every user's rows of project `source` into project `target`, then delete `source`
+    (unscoped: the caller acts as the login role, inside a transaction). Where both hold the same
+    row (a user's memory, an imported pattern), the target's copy is kept."""
+
+    def count(status: str) -> int:  # "DELETE 3", "UPDATE 5"
+        return int(status.rsplit(" ", 1)[-1])
+
+    duplicates = count(await conn.execute(
+        """
+        DELETE FROM memory_shards m WHERE m.project_id = $1
+          AND EXISTS (SELECT FROM memory_shards t WHERE t.project_id = $2 AND t.user_id = m.user_id
+                      AND t.content_hash = m.content_hash)
+        """, source, target))
+    memories = count(await conn.execute(
+        "UPDATE memory_shards SET project_id = $2 WHERE project_id = $1", source, target))
+    clashes = count(await conn.execute(
+        """
+        DELETE FROM eng_patterns p WHERE p.project_id = $1 AND p.source_path IS NOT NULL
+          AND EXISTS (SELECT FROM eng_patterns t WHERE t.project_id = $2 AND t.source_path = p.source_path
+                      AND COALESCE(t.title, '') = COALESCE(p.title, ''))
+        """, source, target))
+    patterns = count(await conn.execute(
+        "UPDATE eng_patterns SET project_id = $2 WHERE project_id = $1", source, target))
+    conversations = count(await conn.execute(
+        "UPDATE raw_conversations SET project_id = $2 WHERE project_id = $1", source, target))
+    await conn.execute("DELETE FROM projects WHERE id = $1", source)
+    return MergeCounts(memories, duplicates, patterns, clashes, conversations)

@@ -4,9 +4,9 @@ Supported: Cursor `.mdc` (front matter `description`, `globs` as a string or a l
 `alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`)
 and `copilot-instructions.md`, `AGENTS.md` / `CLAUDE.md` (split into one pattern per `##`
 section), and any other markdown (one pattern; optional YAML front matter with title, tags,
-strategy_type, target_contexts, author, metadata: the format `patterns export` writes).
+strategy_type, target_contexts, author, metadata, project: the format `patterns export` writes).
 
-A pattern's import identity is (source_path, title); sync.source_path_of says what the path is.
+A pattern's import identity is (project, source_path, title); sync.source_path_of says what the path is.
 Drafts hold what the file says; the service that stores them validates it (services/rule_files.py).
 """
 
@@ -38,6 +38,8 @@ class RuleDraft:
     tags: Any = None
     strategy_type: Any = None
     author: Any = None
+    names_project: bool = False  # the front matter has `project` (an exported pattern's; null: global)
+    project: Any = None
 
 
 def _lenient_front_matter(text: str) -> dict[str, Any]:
@@ -134,7 +136,8 @@ def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDra
     if front.get("description"):
         meta["description"] = str(front["description"])
     common: dict[str, Any] = {"tags": front.get("tags"), "strategy_type": front.get("strategy_type"),
-                              "author": front.get("author")}
+                              "author": front.get("author"), "names_project": "project" in front,
+                              "project": front.get("project")}
 
     if kind == "cursor_mdc":
         always = front.get("alwaysApply") is True

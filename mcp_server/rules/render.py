@@ -161,7 +161,7 @@ def strip_marked(text: str) -> str:
 
 def export_markdown(pattern: Pattern) -> str:
     """A pattern as markdown with front matter that parse.parse_rule_file reads back to the same pattern."""
-    front: dict[str, Any] = {"title": pattern.title}
+    front: dict[str, Any] = {"title": pattern.title, "project": pattern.project}
     for key in ("tags", "strategy_type", "target_contexts", "author"):
         value = getattr(pattern, key)
         if value:

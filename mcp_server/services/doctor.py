@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from mcp_server.db import migrate
 from mcp_server.db.engine import DatabaseTarget, resolve_target, single_connection
@@ -74,7 +73,7 @@ async def run_doctor(settings: Settings) -> list[Check]:
 def _project_check(settings: Settings) -> Check:
     """Which project rows go to from here, and how it was chosen."""
     try:
-        project = default_project(settings, Path.cwd())
+        project = default_project(settings)
     except ConfigurationError as exc:
         return Check("project", False, str(exc))
     if project is None:

@@ -9,7 +9,8 @@ project, and stage each batch with binary COPY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import anyio
@@ -21,6 +22,7 @@ from mcp_server.db.projects import ALL_ROWS
 from mcp_server.db.vectors import MEMORIES
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
+from mcp_server.repository import find_repository
 from mcp_server.schemas import (
     MAX_MEMORY_PAGE,
     MAX_RECALL_LIMIT,
@@ -35,9 +37,9 @@ from mcp_server.schemas import (
 from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
-from mcp_server.services.memory_jsonl import ImportReport
+from mcp_server.services.memory_jsonl import ImportReport, ParsedLine
 from mcp_server.services.progress import Progress
-from mcp_server.services.projects import ProjectService
+from mcp_server.services.projects import ProjectService, project_of
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
 from mcp_server.services.response_fit import fit
@@ -159,12 +161,17 @@ class MemoryService:
         return MemoryPage(items=items, next_cursor=next_cursor)
 
     async def import_jsonl(self, lines: Iterable[str], progress: Progress | None = None, *,
-                           embed: bool = False, project: str | None = None) -> ImportReport:
+                           embed: bool = False, project: str | None = None,
+                           directory: Path | None = None) -> ImportReport:
         """Import memories from JSONL lines in bulk, each into the project its line names (`project`,
-        null: global) or else the current one; with `embed`, give the new rows vectors afterwards
-        (a failure to embed is reported in the result: the rows are stored and wait for a vector)."""
+        null: global), else the project the call names, else that of the git repository holding
+        `directory` (the file's; none outside a repository), else the current one; with `embed`,
+        give the new rows vectors afterwards (a failure to embed is reported in the result: the
+        rows are stored and wait for a vector)."""
         report = ImportReport()
-        current = self.projects.current(project)
+        current = self.projects.explicit(project)
+        if current is None:
+            current = project_of(find_repository(directory)) if directory is not None else self.projects.current()
         # Parsing and validating a batch (~17 us a line) runs in a worker thread while PostgreSQL
         # inserts the previous one (to_tsvector and the index entries, ~70 us a row): the two overlap.
         batches = memory_jsonl.batches(lines, report, self.settings.max_content_chars,
@@ -174,14 +181,15 @@ class MemoryService:
             await repo.prepare_import(conn)
             batch = await anyio.to_thread.run_sync(next, batches, None)
             while batch is not None:
-                parsed: list[list[ImportRow] | None] = []
+                parsed: list[list[ParsedLine] | None] = []
 
-                async def parse_next(into: list[list[ImportRow] | None] = parsed) -> None:
+                async def parse_next(into: list[list[ParsedLine] | None] = parsed) -> None:
                     into.append(await anyio.to_thread.run_sync(next, batches, None))
 
+                rows = await self._with_project_ids(batch)
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(parse_next)
-                    inserted = await repo.import_batch(conn, user, batch)
+                    inserted = await repo.import_batch(conn, user, rows)
                 report.inserted += inserted
                 report.duplicates += len(batch) - inserted
                 if progress:
@@ -194,6 +202,11 @@ class MemoryService:
             except (EmbeddingUnavailableError, InvalidEmbeddingError) as exc:  # the rows wait for vectors
                 report.embed_error = str(exc)
         return report
+
+    async def _with_project_ids(self, lines: Sequence[ParsedLine]) -> Sequence[ImportRow]:
+        """The batch's rows with their projects' ids (a batch names one project, or a few)."""
+        ids = {key: await self.projects.id_to_write(key) for key in {line[5] for line in lines}}
+        return [(*line[:5], ids[line[5]]) for line in lines]
 
     async def export_jsonl(self, out: IO[str], project: str | None = None) -> int:
         """Write the user's memories (only the project's when given) to `out` as JSONL, oldest first;

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mcp_server.db.memories import ImportRow, MemoryExport, content_hash
+from mcp_server.db.memories import MemoryExport, content_hash
 from mcp_server.errors import InvalidInputError
 from mcp_server.repository import check_project_name
 from mcp_server.services import validation as check
@@ -31,7 +31,11 @@ class ImportReport:
     embed_error: str | None = None  # why they were not, when embedding was asked for and failed
 
 
-def parse_line(raw: str, max_chars: int, project: str | None) -> ImportRow:
+# content, content_hash, source, metadata JSON, created_at, project (a key; None: a global memory)
+ParsedLine = tuple[str, str, str | None, str, datetime | None, str | None]
+
+
+def parse_line(raw: str, max_chars: int, project: str | None) -> ParsedLine:
     """A valid line as a row to import (into `project` unless the line names its own)."""
     try:
         item = json.loads(raw)
@@ -55,9 +59,9 @@ def parse_line(raw: str, max_chars: int, project: str | None) -> ImportRow:
 
 
 def batches(lines: Iterable[str], report: ImportReport, max_chars: int,
-            project: str | None) -> Iterator[list[ImportRow]]:
+            project: str | None) -> Iterator[list[ParsedLine]]:
     """Valid rows in batches of IMPORT_BATCH_ROWS; counts every line read and rejected in `report`."""
-    batch: list[ImportRow] = []
+    batch: list[ParsedLine] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue

@@ -12,19 +12,25 @@ that holds nothing yet reads only the global rows.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 
 from mcp_server.db import projects as repo
-from mcp_server.db.database import Database
-from mcp_server.db.projects import ProjectRows, Scope
+from mcp_server.db.database import Database, open_database
+from mcp_server.db.projects import MergeCounts, ProjectRows, Scope
 from mcp_server.errors import ConfigurationError, InvalidInputError, NotFoundError
 from mcp_server.identity import requested_project
-from mcp_server.repository import Repository, check_project_name, find_repository
+from mcp_server.repository import Repository, check_project_name, find_repository, repository_of_working_directory
 from mcp_server.schemas import ConversationScope, ProjectDetection, ProjectStatus, ReadScope, WriteScope
 from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# An absolute path: /home/..., //server/share/... or C:/... (a Windows drive)
+_ABSOLUTE = re.compile(r"^(?:/|[A-Za-z]:/)")
+PROJECT_ID_TTL_S = 60.0  # how long a project's id is trusted before it is looked up again
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,10 @@ class Project:
                              root=self.root.as_posix() if self.root else None)
 
 
-def default_project(settings: Settings, directory: Path) -> Project | None:
-    """The application's project: ALETHEIA_PROJECT, else the repository of `directory` (see above)."""
-    repository = find_repository(directory)
+def default_project(settings: Settings, directory: Path | None = None) -> Project | None:
+    """The application's project: ALETHEIA_PROJECT, else the repository of `directory` (default: the
+    working directory; see above)."""
+    repository = find_repository(directory) if directory is not None else repository_of_working_directory()
     root = repository.root if repository else None
     if settings.project is not None:
         try:
@@ -58,7 +65,9 @@ class ProjectService:
     def __init__(self, database: Database, default: Project | None) -> None:
         self.database = database
         self.default = default
-        self._ids: dict[str, int] = {}  # key -> id of projects known to exist (ids never change)
+        # key -> (id, when looked up) of projects known to exist; a key can move to another id
+        # (`projects rename`), so an entry is trusted for PROJECT_ID_TTL_S only.
+        self._ids: dict[str, tuple[int, float]] = {}
 
     def current(self, project: str | None = None) -> Project | None:
         """The project of the call in progress (see the module docstring)."""
@@ -87,23 +96,30 @@ class ProjectService:
         key = project.key if isinstance(project, Project) else project
         if key is None:
             return None
-        known = self._ids.get(key)
+        known = self._known(key)
         if known is None:
             async with self.database.connection() as conn:
-                known = self._ids[key] = await repo.ensure(conn, key)
+                known = await repo.ensure(conn, key)
+            self._ids[key] = (known, time.monotonic())
         return known
 
     async def id_to_read(self, project: Project | None) -> int | None:
         """The id of `project`, or None when it holds nothing yet (or there is no project)."""
         if project is None:
             return None
-        known = self._ids.get(project.key)
+        known = self._known(project.key)
         if known is None:
             async with self.database.connection() as conn:
                 known = await repo.find(conn, project.key)
             if known is not None:
-                self._ids[project.key] = known
+                self._ids[project.key] = (known, time.monotonic())
         return known
+
+    def _known(self, key: str) -> int | None:
+        entry = self._ids.get(key)
+        if entry is None or time.monotonic() - entry[1] > PROJECT_ID_TTL_S:
+            return None
+        return entry[0]
 
     def write_target(self, scope: WriteScope, project: str | None) -> Project | None:
         """Where a write goes: the current project, or no project for `scope="global"`."""
@@ -140,14 +156,21 @@ class ProjectService:
         return Scope(found, "project") if found is not None else Scope(None, "nothing")
 
     def relative_path(self, file_path: str, project: Project | None) -> str:
-        """A client's file path relative to the repository root: absolute paths inside the current
-        project's root are made relative to it; other absolute paths are an error naming the root."""
+        """A client's file path relative to the repository root: an absolute path inside the current
+        project's root is made relative to it; any other absolute path is an error saying why."""
         text = file_path.strip().replace("\\", "/")
-        if not text.startswith("/") or project is None or project.root is None:
-            return file_path  # relative (or no root to resolve against): as given
+        if not _ABSOLUTE.match(text):
+            return file_path  # relative: as given
+        if project is None or project.root is None:
+            whose = (f"project {project.key} was named here, so its repository's root is unknown"
+                     if project else "there is no current project (no git repository)")
+            raise InvalidInputError(f"`file_path` {file_path} is absolute, but {whose}: pass the path relative "
+                                    "to the repository root (e.g. src/app.py).")
         root = project.root
-        for candidate, base in ((PurePosixPath(text), PurePosixPath(root.as_posix())),
-                                (Path(text).resolve(), root.resolve())):
+        candidates: list[tuple[PurePath, PurePath]] = [(PurePosixPath(text), PurePosixPath(root.as_posix()))]
+        if Path(text).is_absolute():  # (C:/... is not, on POSIX: never resolve it against the working directory)
+            candidates.append((Path(text).resolve(), root.resolve()))  # through symlinks, e.g. /tmp -> /private/tmp
+        for candidate, base in candidates:
             try:
                 return candidate.relative_to(base).as_posix() or "."
             except ValueError:
@@ -159,12 +182,33 @@ class ProjectService:
         async with self.database.connection() as conn:
             return await repo.rows_per_project(conn)
 
-    async def rename(self, old: str, new: str) -> None:
-        """Give the project `old` the key `new` (a repository that moved to a new remote)."""
-        old_key, new_key = check_project_name(old, "old"), check_project_name(new, "new")
-        async with self.database.connection() as conn:
-            if await repo.find(conn, new_key) is not None:
-                raise InvalidInputError(f"A project {new_key} exists already; choose another name.")
-            if not await repo.rename(conn, old_key, new_key):
+
+@dataclass(frozen=True)
+class RenameReport:
+    merged: MergeCounts | None  # what moved, when `new` existed and `old` was merged into it
+
+
+async def rename_project(settings: Settings, old: str, new: str, *, merge: bool = False) -> RenameReport:
+    """Give the project `old` the key `new` (its repository moved to a new remote); with `merge`, a
+    project `new` that exists already receives `old`'s rows instead. Running servers see the new
+    key within PROJECT_ID_TTL_S. Every user's rows move, so this acts as the login role (no
+    row-level security), like `reembed`."""
+    old_key, new_key = check_project_name(old, "old"), check_project_name(new, "new")
+    if old_key == new_key:
+        raise InvalidInputError(f"{old_key} is already the project's name.")
+    database = await open_database(settings, scoped=False, min_size=1, max_size=1)
+    try:
+        async with database.connection() as conn, conn.transaction():
+            source = await repo.find_for_update(conn, old_key)
+            if source is None:
                 raise NotFoundError(f"No project {old_key}. `aletheia-mcp projects list` shows them.")
-        self._ids.pop(old_key, None)
+            target = await repo.find_for_update(conn, new_key)
+            if target is None:
+                await repo.rename(conn, source, new_key)
+                return RenameReport(None)
+            if not merge:
+                raise InvalidInputError(f"A project {new_key} exists already. To move {old_key}'s rows into it, "
+                                        "run the command again with --merge.")
+            return RenameReport(await repo.merge(conn, source, target))
+    finally:
+        await database.close()

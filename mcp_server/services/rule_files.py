@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_server.errors import InvalidInputError, RuleFileError
-from mcp_server.repository import find_repository
+from mcp_server.repository import Repository, check_project_name, find_repository
 from mcp_server.rules import render, sync
-from mcp_server.rules.parse import parse_rule_file
+from mcp_server.rules.parse import RuleDraft, parse_rule_file
 from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles
 from mcp_server.services import validation as check
 from mcp_server.services.patterns import PatternInput, PatternService
@@ -42,20 +42,29 @@ class PatternImportReport:
     problems: list[ImportProblem] = field(default_factory=list)
 
 
-def read_rule_file(path: Path, text: str, settings: Settings, project: str | None = None,
-                   root: Path | None = None) -> list[PatternInput]:
-    """The validated patterns of one rule file, for `project` (None: global), its source path
-    relative to `root` (the repository's; None: the working directory); RuleFileError says why
-    the file cannot be imported."""
-    drafts = parse_rule_file(path.name, sync.source_path_of(path, root), text)
+def read_rule_file(path: Path, text: str, settings: Settings, named: str | None = None,
+                   repository: Repository | None = None) -> list[PatternInput]:
+    """The validated patterns of one rule file, with their source path relative to the root of
+    `repository` (None: the working directory), each for the first project that applies: `named`
+    (--project, ALETHEIA_PROJECT), the file's front matter `project` (an exported pattern's; null:
+    global), `repository`'s (None: global). RuleFileError says why the file cannot be imported."""
+    drafts = parse_rule_file(path.name, sync.source_path_of(path, repository.root if repository else None), text)
     try:
         return [PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
                                    strategy_type=d.strategy_type, target_contexts=d.target_contexts,
                                    author=d.author, metadata=d.metadata, source_path=d.source_path,
-                                   project=project)
+                                   project=_project_of(d, named, repository))
                 for d in drafts]
     except InvalidInputError as exc:
         raise RuleFileError(str(exc)) from None
+
+
+def _project_of(draft: RuleDraft, named: str | None, repository: Repository | None) -> str | None:
+    if named is not None:
+        return named
+    if draft.names_project:
+        return None if draft.project is None else check_project_name(draft.project, "project (front matter)")
+    return repository.key if repository else None
 
 
 class RuleFileService:
@@ -69,7 +78,8 @@ class RuleFileService:
     async def import_files(self, paths: Sequence[Path], progress_total: ProgressStart | None = None,
                            project: str | None = None) -> PatternImportReport:
         """Import the rule files among `paths` (folders searched recursively), each into the project
-        of its own repository unless a project is named (`project`, ALETHEIA_PROJECT). Identity is
+        of its own repository unless a project is named (`project`, ALETHEIA_PROJECT) or the file
+        names its own (see read_rule_file). Identity is
         (project, file path relative to the repository's root, title): re-importing updates.
         `progress_total(files)` returns the callback told how many files each batch finished."""
         named = self.projects.explicit(project)
@@ -95,11 +105,9 @@ class RuleFileService:
         for path in files:
             report.files += 1
             batch_files += 1
-            repository = find_repository(path.parent)
-            key = named.key if named else repository.key if repository else None
             try:
-                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings, key,
-                                        repository.root if repository else None)
+                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings,
+                                        named.key if named else None, find_repository(path.parent))
             except (RuleFileError, UnicodeDecodeError, OSError) as exc:
                 report.problems.append(ImportProblem(sync.source_path_of(path, None), str(exc)))
             if batch_files >= IMPORT_BATCH_FILES:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import clean_env, make_repository, sql
+from tests.helpers import clean_env, make_repository, set_origin, sql
 
 pytestmark = pytest.mark.anyio
 
@@ -65,24 +65,65 @@ def test_projects_list_and_rename(database_url: str, cli_cwd: Path, tmp_path: Pa
                             env=clean_env(DATABASE_URL=database_url, EMBEDDING_PROVIDER="hashing"),
                             capture_output=True, text=True, timeout=300)
     assert logged.returncode == 0, logged.stderr
-    memories = tmp_path / "m.jsonl"
-    memories.write_text('{"content": "global note", "project": null}\n{"content": "svc note"}\n')
-    assert run_cli(["memories", "import", str(memories)], repo, database_url).returncode == 0
+    # A line naming no project goes to the project of the repository holding the file, wherever
+    # the command runs; a file outside any repository imports as global.
+    (repo / "m.jsonl").write_text('{"content": "global note", "project": null}\n{"content": "svc note"}\n')
+    assert run_cli(["memories", "import", str(repo / "m.jsonl")], cli_cwd, database_url).returncode == 0
+    (tmp_path / "loose.jsonl").write_text('{"content": "loose note"}\n')
+    assert run_cli(["memories", "import", str(tmp_path / "loose.jsonl")], repo, database_url).returncode == 0
 
     listed = run_cli(["projects", "list"], cli_cwd, database_url)
     lines = [line.split("│") for line in listed.stdout.splitlines() if "│" in line]
     rows = {cells[1].strip(): [c.strip() for c in cells[2:5]] for cells in lines}
-    assert rows == {"(global)": ["1", "0", "0"], "github.com/old-org/svc": ["1", "0", "1"]}
+    assert rows == {"(global)": ["2", "0", "0"], "github.com/old-org/svc": ["1", "0", "1"]}
 
     renamed = run_cli(["projects", "rename", "github.com/old-org/svc", "github.com/new-org/svc"], cli_cwd,
                       database_url)
     assert renamed.returncode == 0 and "Renamed github.com/old-org/svc to github.com/new-org/svc." in renamed.stdout
-    subprocess.run(["git", "-C", str(repo), "remote", "set-url", "origin", "git@github.com:new-org/svc.git"],
-                   check=True)
+    set_origin(repo, "git@github.com:new-org/svc.git")
     exported = run_cli(["memories", "export", "--project", "github.com/new-org/svc"], repo, database_url)
     assert [json.loads(line)["content"] for line in exported.stdout.splitlines()] == ["svc note"]
-    clash = run_cli(["projects", "rename", "github.com/new-org/svc", "github.com/new-org/svc"], cli_cwd, database_url)
-    assert clash.returncode == 1 and "exists already" in clash.stderr and "Traceback" not in clash.stderr
+    same = run_cli(["projects", "rename", "github.com/new-org/svc", "github.com/new-org/svc"], cli_cwd, database_url)
+    assert same.returncode == 1 and "already the project's name" in same.stderr and "Traceback" not in same.stderr
+    missing = run_cli(["projects", "rename", "github.com/no/such", "github.com/x/y"], cli_cwd, database_url)
+    assert missing.returncode == 1 and "No project github.com/no/such" in missing.stderr
+    blank = run_cli(["memories", "export", "--project", " "], cli_cwd, database_url)
+    assert blank.returncode == 1 and "`--project` is blank" in blank.stderr and "Traceback" not in blank.stderr
+
+
+async def test_rename_onto_an_existing_project_merges_only_when_asked(
+    database_url: str, cli_cwd: Path, tmp_path: Path
+) -> None:
+    """A repository whose remote changed after it was used under both names: the old project's rows
+    move into the new one; rows the new one already holds are kept once, as the new one's."""
+    repo = make_repository(tmp_path / "svc", "https://github.com/org/svc")
+    (repo / "AGENTS.md").write_text(AGENTS.format(testing="old testing", style="shared style"))
+    (repo / "m.jsonl").write_text('{"content": "only in old"}\n{"content": "in both"}\n')
+    for args in (["patterns", "import", "AGENTS.md"], ["memories", "import", "m.jsonl"]):
+        assert run_cli(args, repo, database_url).returncode == 0
+    set_origin(repo, "git@github.com:org/svc-renamed.git")
+    (repo / "AGENTS.md").write_text(AGENTS.format(testing="new testing", style="shared style"))
+    (repo / "m.jsonl").write_text('{"content": "in both"}\n{"content": "only in new"}\n')
+    for args in (["patterns", "import", "AGENTS.md"], ["memories", "import", "m.jsonl"]):
+        assert run_cli(args, repo, database_url).returncode == 0
+
+    refused = run_cli(["projects", "rename", "github.com/org/svc", "github.com/org/svc-renamed"], cli_cwd,
+                      database_url)
+    assert refused.returncode == 1 and "run the command again with --merge" in refused.stderr
+    merged = run_cli(["projects", "rename", "github.com/org/svc", "github.com/org/svc-renamed", "--merge"], cli_cwd,
+                     database_url)
+    assert merged.returncode == 0, merged.stderr
+    assert ("Merged github.com/org/svc into github.com/org/svc-renamed: 1 memories (1 already in "
+            "github.com/org/svc-renamed dropped), 0 patterns (2 already in github.com/org/svc-renamed dropped), "
+            "0 exchanges.") in " ".join(merged.stdout.split())
+
+    memories = await sql(database_url, "SELECT p.key, m.content FROM memory_shards m "
+                                       "LEFT JOIN projects p ON p.id = m.project_id ORDER BY m.content")
+    assert [(r["key"], r["content"]) for r in memories] == [
+        ("github.com/org/svc-renamed", "in both"), ("github.com/org/svc-renamed", "only in new"),
+        ("github.com/org/svc-renamed", "only in old")]
+    assert [row[3] for row in await patterns(database_url)] == ["shared style", "new testing"]
+    assert [r["key"] for r in await sql(database_url, "SELECT key FROM projects")] == ["github.com/org/svc-renamed"]
 
 
 def test_doctor_shows_the_project_and_refuses_a_bad_name(database_url: str, tmp_path: Path) -> None:
@@ -95,3 +136,33 @@ def test_doctor_shows_the_project_and_refuses_a_bad_name(database_url: str, tmp_
     bad = run_cli(["doctor"], repo, database_url, ALETHEIA_PROJECT="org/\x07svc")
     assert bad.returncode == 1 and "Traceback" not in bad.stdout + bad.stderr
     assert "FAIL project: `ALETHEIA_PROJECT` contains a control character" in bad.stdout
+
+
+async def test_exported_patterns_keep_their_project_when_imported_back(
+    database_url: str, cli_cwd: Path, tmp_path: Path
+) -> None:
+    repo_a = make_repository(tmp_path / "a", "git@github.com:org/a.git")
+    repo_b = make_repository(tmp_path / "b", "git@github.com:org/b.git")
+    (repo_a / "AGENTS.md").write_text(AGENTS.format(testing="A: pytest.", style="A: ruff."))
+    (tmp_path / "org.md").write_text("---\ntitle: Reviews\n---\nOne approval is enough.\n")  # outside: global
+    assert run_cli(["patterns", "import", str(repo_a / "AGENTS.md"), str(tmp_path / "org.md")], cli_cwd,
+                   database_url).returncode == 0
+    before = await patterns(database_url)
+
+    # Exported into another repository's folder (say, a team's rules repository) and imported back.
+    exported = run_cli(["patterns", "export", str(repo_b / "exported")], cli_cwd, database_url)
+    assert "Exported 3 pattern(s)" in exported.stdout, exported.stdout + exported.stderr
+    await sql(database_url, "DELETE FROM eng_patterns")
+    back = run_cli(["patterns", "import", "exported"], repo_b, database_url)
+    assert "3 pattern(s) created" in back.stdout, back.stdout + back.stderr
+    after = await patterns(database_url)
+    assert [(key, title, content) for key, _, title, content in after] == \
+        [(key, title, content) for key, _, title, content in before]
+
+    # An explicit project wins over the files' own; a bad one in a file is that file's error.
+    forced = run_cli(["patterns", "import", "exported", "--project", "github.com/org/c"], repo_b, database_url)
+    assert "3 pattern(s) created" in forced.stdout
+    assert {key for key, *_ in await patterns(database_url)} == {None, "github.com/org/a", "github.com/org/c"}
+    (repo_b / "bad.md").write_text("---\ntitle: Bad\nproject: ''\n---\nText.\n")
+    bad = run_cli(["patterns", "import", "bad.md"], repo_b, database_url)
+    assert bad.returncode != 0 and "`project (front matter)` is blank" in bad.stdout + bad.stderr

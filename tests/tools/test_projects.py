@@ -101,6 +101,24 @@ async def test_an_absolute_file_path_inside_the_repository_matches_like_a_relati
             "handlers", "src"]
         outside = await call_error(client, "find_patterns", {"file_path": str(tmp_path / "other" / "x.py")})
         assert f"outside the repository of project github.com/org/app ({repo.resolve().as_posix()})" in outside
+        windows = await call_error(client, "find_patterns", {"file_path": "C:\\work\\app\\src\\x.py"})
+        assert "outside the repository of project github.com/org/app" in windows
+        # Named for another repository: its root is not known here, so an absolute path cannot be placed.
+        named = await call_error(client, "find_patterns", {"file_path": str(repo / "src" / "x.py"),
+                                                           "project": "github.com/org/other"})
+        assert "is absolute, but project github.com/org/other was named here" in named
+        assert "pass the path relative to the repository root" in named
+
+
+async def test_an_absolute_file_path_without_a_repository_is_a_clear_error(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with server_in(tmp_path, settings, monkeypatch) as client:
+        await call(client, "add_pattern", {"content": "Services live under src.", "target_contexts": ["src/**"]})
+        assert [p["content"] for p in (await call(client, "find_patterns", {"file_path": "src/x.py"}))["results"]] \
+            == ["Services live under src."]
+        error = await call_error(client, "find_patterns", {"file_path": "/home/me/app/src/x.py"})
+        assert "is absolute, but there is no current project (no git repository)" in error
 
 
 @pytest.mark.parametrize(("project", "reason"), [
@@ -112,3 +130,18 @@ async def test_a_bad_project_name_is_a_clear_tool_error(client: Client, project:
     for tool, arguments in (("remember", {"content": "x"}), ("recall", {"query": "x"}),
                             ("find_patterns", {"query": "x"}), ("search_conversations", {})):
         assert reason in await call_error(client, tool, {**arguments, "project": project})
+
+
+async def test_a_short_listing_keeps_the_projects_patterns_before_global_ones(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repository(tmp_path / "app", "https://github.com/org/app")
+    async with server_in(repo, settings, monkeypatch) as client:
+        for title in ("Alpha", "Beta"):  # global rules that sort before the project's own by title
+            await call(client, "add_pattern", {"content": f"{title} rule.", "title": title, "scope": "global"})
+        await call(client, "add_pattern", {"content": "Our own rule.", "title": "Zulu"})
+        found = await call(client, "find_patterns", {"limit": 1})
+        assert [p["title"] for p in found["results"]] == ["Zulu"]
+        generated = await call(client, "generate_context_file", {"format": "agents_md", "max_patterns": 2})
+        text = generated["files"][0]["content"]
+        assert "Our own rule." in text and "Alpha rule." in text and "Beta rule." not in text
