@@ -15,7 +15,7 @@ keeps (no `git` process, no network), in well under a millisecond.
 from __future__ import annotations
 
 import logging
-import os
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -81,7 +81,7 @@ def _host_key(host: str, path: str) -> str:
 
 def _local_key(path: str, root: Path | None) -> str:
     if not path.startswith("/") and root is not None:  # `../upstream.git`: where it is, not how it is named
-        path = os.path.normpath((root / path).as_posix())
+        path = posixpath.normpath((root / path).as_posix())
     return path.rstrip("/").removesuffix(".git").rstrip("/") or "/"
 
 

@@ -86,9 +86,9 @@ def project_option(help_text: str) -> Any:
     return typer.Option(None, "--project", help=help_text, callback=_checked_project)
 
 
-def _checked_project(value: str | None) -> str | None:
-    if value is None:
-        return None
+def _checked_project(ctx: typer.Context, value: str | None) -> str | None:
+    if value is None or ctx.resilient_parsing:  # (resilient: shell completion, which must print nothing)
+        return value
     try:
         return check_project_name(value, "--project")
     except InvalidInputError as exc:

@@ -28,6 +28,8 @@ def patterns_import(
               f"{len(report.problems)} file(s) with problems.", highlight=False)
     for problem in report.problems:
         err.print(f"  {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning.path}: {warning.reason}", highlight=False, soft_wrap=True)
     if report.problems:
         raise typer.Exit(2)
 

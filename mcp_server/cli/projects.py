@@ -26,7 +26,7 @@ def projects_rename(
     old: str = typer.Argument(..., help="The project's key now, e.g. github.com/old-org/repo."),
     new: str = typer.Argument(..., help="Its new key, e.g. the repository's new remote github.com/new-org/repo."),
     merge: bool = typer.Option(False, "--merge", help="When NEW exists already, move OLD's rows into it "
-                                                      "(NEW's copy wins where both hold the same) and remove OLD."),
+                                                      "(NEW's copy wins where both hold the same); OLD stays, empty."),
 ) -> None:
     """Give a project a new key (its repository moved to a new remote); its rows follow, every user's."""
     from mcp_server.services.projects import rename_project

@@ -107,14 +107,16 @@ class MergeCounts:
     memories: int  # moved
     duplicate_memories: int  # dropped: their user has the same content in the target already
     patterns: int  # moved
-    clashing_patterns: int  # dropped: the target has a pattern from the same file and section
+    clashing_patterns: int  # dropped: the target has the same (same file and section, or title and text)
     conversations: int  # moved
 
 
 async def merge(conn: Connection, source: int, target: int) -> MergeCounts:
-    """Move every user's rows of project `source` into project `target`, then delete `source`
-    (unscoped: the caller acts as the login role, inside a transaction). Where both hold the same
-    row (a user's memory, an imported pattern), the target's copy is kept."""
+    """Move every user's rows of project `source` into project `target` (unscoped: the caller acts
+    as the login role, inside a transaction). Where both hold the same row (a user's memory, a
+    pattern from the same file and section, or the same title and text), the target's copy is
+    kept. `source` itself stays: projects are never deleted, so that rows written under an id a
+    running server cached (or committed while this ran) always belong to a project."""
 
     def count(status: str) -> int:  # "DELETE 3", "UPDATE 5"
         return int(status.rsplit(" ", 1)[-1])
@@ -129,13 +131,16 @@ async def merge(conn: Connection, source: int, target: int) -> MergeCounts:
         "UPDATE memory_shards SET project_id = $2 WHERE project_id = $1", source, target))
     clashes = count(await conn.execute(
         """
-        DELETE FROM eng_patterns p WHERE p.project_id = $1 AND p.source_path IS NOT NULL
-          AND EXISTS (SELECT FROM eng_patterns t WHERE t.project_id = $2 AND t.source_path = p.source_path
-                      AND COALESCE(t.title, '') = COALESCE(p.title, ''))
+        DELETE FROM eng_patterns p WHERE p.project_id = $1
+          AND EXISTS (SELECT FROM eng_patterns t WHERE t.project_id = $2
+                      AND COALESCE(t.title, '') = COALESCE(p.title, '')
+                      AND (t.source_path = p.source_path
+                           OR (p.source_path IS NULL AND t.content = p.content)))
         """, source, target))
     patterns = count(await conn.execute(
         "UPDATE eng_patterns SET project_id = $2 WHERE project_id = $1", source, target))
     conversations = count(await conn.execute(
         "UPDATE raw_conversations SET project_id = $2 WHERE project_id = $1", source, target))
-    await conn.execute("DELETE FROM projects WHERE id = $1", source)
+    for table in ("memory_shards", "eng_patterns", "raw_conversations"):  # recall's scan decision reads these
+        await conn.execute(f"ANALYZE {table} (project_id)")
     return MergeCounts(memories, duplicates, patterns, clashes, conversations)

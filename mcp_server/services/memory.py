@@ -17,6 +17,7 @@ import anyio
 
 from mcp_server.db import memories as repo
 from mcp_server.db.database import Database
+from mcp_server.db.engine import Connection
 from mcp_server.db.memories import ImportRow
 from mcp_server.db.projects import ALL_ROWS
 from mcp_server.db.vectors import MEMORIES
@@ -186,7 +187,7 @@ class MemoryService:
                 async def parse_next(into: list[list[ParsedLine] | None] = parsed) -> None:
                     into.append(await anyio.to_thread.run_sync(next, batches, None))
 
-                rows = await self._with_project_ids(batch)
+                rows = await self._with_project_ids(conn, batch)
                 async with anyio.create_task_group() as tasks:
                     tasks.start_soon(parse_next)
                     inserted = await repo.import_batch(conn, user, rows)
@@ -203,9 +204,9 @@ class MemoryService:
                 report.embed_error = str(exc)
         return report
 
-    async def _with_project_ids(self, lines: Sequence[ParsedLine]) -> Sequence[ImportRow]:
+    async def _with_project_ids(self, conn: Connection, lines: Sequence[ParsedLine]) -> Sequence[ImportRow]:
         """The batch's rows with their projects' ids (a batch names one project, or a few)."""
-        ids = {key: await self.projects.id_to_write(key) for key in {line[5] for line in lines}}
+        ids = {key: await self.projects.id_to_write(key, conn) for key in {line[5] for line in lines}}
         return [(*line[:5], ids[line[5]]) for line in lines]
 
     async def export_jsonl(self, out: IO[str], project: str | None = None) -> int:

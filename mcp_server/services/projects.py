@@ -12,13 +12,14 @@ that holds nothing yet reads only the global rows.
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
 from mcp_server.db import projects as repo
 from mcp_server.db.database import Database, open_database
+from mcp_server.db.engine import Connection
 from mcp_server.db.projects import MergeCounts, ProjectRows, Scope
 from mcp_server.errors import ConfigurationError, InvalidInputError, NotFoundError
 from mcp_server.identity import requested_project
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 # An absolute path: /home/..., //server/share/... or C:/... (a Windows drive)
 _ABSOLUTE = re.compile(r"^(?:/|[A-Za-z]:/)")
-PROJECT_ID_TTL_S = 60.0  # how long a project's id is trusted before it is looked up again
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,10 @@ class ProjectService:
     def __init__(self, database: Database, default: Project | None) -> None:
         self.database = database
         self.default = default
-        # key -> (id, when looked up) of projects known to exist; a key can move to another id
-        # (`projects rename`), so an entry is trusted for PROJECT_ID_TTL_S only.
-        self._ids: dict[str, tuple[int, float]] = {}
+        # key -> id of projects known to exist. Projects are never deleted, so a cached id stays
+        # valid; after `projects rename` this process keeps writing to the renamed project (the
+        # repository it serves) until it restarts and detects its key again.
+        self._ids: dict[str, int] = {}
 
     def current(self, project: str | None = None) -> Project | None:
         """The project of the call in progress (see the module docstring)."""
@@ -90,36 +91,34 @@ class ProjectService:
         root = self.default.root if self.default and self.default.key == key else None
         return Project(key, detection, root)
 
-    async def id_to_write(self, project: Project | str | None) -> int | None:
+    async def id_to_write(self, project: Project | str | None, conn: Connection | None = None) -> int | None:
         """The id rows of `project` (or of the project of that key) are stored under; the project
-        is created on first use."""
+        is created on first use (on `conn` when given: a caller holding a connection must not
+        wait for a second one from the pool)."""
         key = project.key if isinstance(project, Project) else project
         if key is None:
             return None
-        known = self._known(key)
+        known = self._ids.get(key)
         if known is None:
-            async with self.database.connection() as conn:
+            if conn is not None:
                 known = await repo.ensure(conn, key)
-            self._ids[key] = (known, time.monotonic())
+            else:
+                async with self.database.connection() as own:
+                    known = await repo.ensure(own, key)
+            self._ids[key] = known
         return known
 
     async def id_to_read(self, project: Project | None) -> int | None:
         """The id of `project`, or None when it holds nothing yet (or there is no project)."""
         if project is None:
             return None
-        known = self._known(project.key)
+        known = self._ids.get(project.key)
         if known is None:
             async with self.database.connection() as conn:
                 known = await repo.find(conn, project.key)
             if known is not None:
-                self._ids[project.key] = (known, time.monotonic())
+                self._ids[project.key] = known
         return known
-
-    def _known(self, key: str) -> int | None:
-        entry = self._ids.get(key)
-        if entry is None or time.monotonic() - entry[1] > PROJECT_ID_TTL_S:
-            return None
-        return entry[0]
 
     def write_target(self, scope: WriteScope, project: str | None) -> Project | None:
         """Where a write goes: the current project, or no project for `scope="global"`."""
@@ -159,6 +158,8 @@ class ProjectService:
         """A client's file path relative to the repository root: an absolute path inside the current
         project's root is made relative to it; any other absolute path is an error saying why."""
         text = file_path.strip().replace("\\", "/")
+        if "\x00" in text:
+            raise InvalidInputError("`file_path` contains a NUL character.")
         if not _ABSOLUTE.match(text):
             return file_path  # relative: as given
         if project is None or project.root is None:
@@ -167,7 +168,9 @@ class ProjectService:
             raise InvalidInputError(f"`file_path` {file_path} is absolute, but {whose}: pass the path relative "
                                     "to the repository root (e.g. src/app.py).")
         root = project.root
-        candidates: list[tuple[PurePath, PurePath]] = [(PurePosixPath(text), PurePosixPath(root.as_posix()))]
+        # (normpath: /repo/../etc/x is not inside /repo)
+        candidates: list[tuple[PurePath, PurePath]] = [
+            (PurePosixPath(posixpath.normpath(text)), PurePosixPath(posixpath.normpath(root.as_posix())))]
         if Path(text).is_absolute():  # (C:/... is not, on POSIX: never resolve it against the working directory)
             candidates.append((Path(text).resolve(), root.resolve()))  # through symlinks, e.g. /tmp -> /private/tmp
         for candidate, base in candidates:
@@ -190,9 +193,10 @@ class RenameReport:
 
 async def rename_project(settings: Settings, old: str, new: str, *, merge: bool = False) -> RenameReport:
     """Give the project `old` the key `new` (its repository moved to a new remote); with `merge`, a
-    project `new` that exists already receives `old`'s rows instead. Running servers see the new
-    key within PROJECT_ID_TTL_S. Every user's rows move, so this acts as the login role (no
-    row-level security), like `reembed`."""
+    project `new` that exists already receives `old`'s rows instead, and `old` stays, empty (a
+    server still running under it keeps writing rows that belong to a project; merging again moves
+    them). Every user's rows move, so this acts as the login role (no row-level security), like
+    `reembed`."""
     old_key, new_key = check_project_name(old, "old"), check_project_name(new, "new")
     if old_key == new_key:
         raise InvalidInputError(f"{old_key} is already the project's name.")

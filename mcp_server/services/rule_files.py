@@ -39,32 +39,49 @@ class PatternImportReport:
     files: int = 0
     created: int = 0
     updated: int = 0
-    problems: list[ImportProblem] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)  # files not imported
+    warnings: list[ImportProblem] = field(default_factory=list)  # files imported, not quite as they say
+
+
+@dataclass(frozen=True)
+class RuleFileContent:
+    patterns: list[PatternInput]
+    warning: str | None = None  # what was imported differently from what the file says
 
 
 def read_rule_file(path: Path, text: str, settings: Settings, named: str | None = None,
-                   repository: Repository | None = None) -> list[PatternInput]:
+                   repository: Repository | None = None) -> RuleFileContent:
     """The validated patterns of one rule file, with their source path relative to the root of
-    `repository` (None: the working directory), each for the first project that applies: `named`
-    (--project, ALETHEIA_PROJECT), the file's front matter `project` (an exported pattern's; null:
-    global), `repository`'s (None: global). RuleFileError says why the file cannot be imported."""
+    `repository` (None: the working directory), for the first project that applies: `named`
+    (--project, ALETHEIA_PROJECT), else the file's front matter `project` (what `patterns export`
+    writes; null: global) when the file is outside any repository or names its own, else
+    `repository`'s (None: global). A file in one repository cannot put patterns into another
+    project or make them global (a hostile repository could otherwise reach every project): such a
+    `project` is ignored, with a warning. RuleFileError says why the file cannot be imported."""
     drafts = parse_rule_file(path.name, sync.source_path_of(path, repository.root if repository else None), text)
     try:
-        return [PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
-                                   strategy_type=d.strategy_type, target_contexts=d.target_contexts,
-                                   author=d.author, metadata=d.metadata, source_path=d.source_path,
-                                   project=_project_of(d, named, repository))
-                for d in drafts]
+        project, warning = _project_of(drafts[0], named, repository)
+        return RuleFileContent([PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
+                                                   strategy_type=d.strategy_type, target_contexts=d.target_contexts,
+                                                   author=d.author, metadata=d.metadata, source_path=d.source_path,
+                                                   project=project)
+                                for d in drafts], warning)
     except InvalidInputError as exc:
         raise RuleFileError(str(exc)) from None
 
 
-def _project_of(draft: RuleDraft, named: str | None, repository: Repository | None) -> str | None:
+def _project_of(draft: RuleDraft, named: str | None, repository: Repository | None) -> tuple[str | None, str | None]:
+    """The project of a file's patterns, and a warning when its front matter's is ignored."""
     if named is not None:
-        return named
-    if draft.names_project:
-        return None if draft.project is None else check_project_name(draft.project, "project (front matter)")
-    return repository.key if repository else None
+        return named, None
+    if not draft.names_project:
+        return (repository.key if repository else None), None
+    stated = None if draft.project is None else check_project_name(draft.project, "project (front matter)")
+    if repository is None or stated == repository.key:
+        return stated, None
+    return repository.key, (f"its front matter names {'no project (global)' if stated is None else stated}, but a "
+                            f"file in the repository of {repository.key} imports into it; to import it elsewhere, "
+                            "pass --project or import it from outside any repository")
 
 
 class RuleFileService:
@@ -106,8 +123,11 @@ class RuleFileService:
             report.files += 1
             batch_files += 1
             try:
-                batch += read_rule_file(path, path.read_text(encoding="utf-8"), self.settings,
-                                        named.key if named else None, find_repository(path.parent))
+                content = read_rule_file(path, path.read_text(encoding="utf-8"), self.settings,
+                                         named.key if named else None, find_repository(path.parent))
+                batch += content.patterns
+                if content.warning:
+                    report.warnings.append(ImportProblem(sync.source_path_of(path, None), content.warning))
             except (RuleFileError, UnicodeDecodeError, OSError) as exc:
                 report.problems.append(ImportProblem(sync.source_path_of(path, None), str(exc)))
             if batch_files >= IMPORT_BATCH_FILES:

@@ -6,8 +6,8 @@
 - `project_id` on memory_shards, eng_patterns and raw_conversations; existing rows stay global
   (NULL). A rename changes the key only (rows refer to the id). No foreign key: its check on
   every written row cost `memories import` 17% of its rows/s (16.9k -> 14.1k at 10,000 notes),
-  and projects are only ever removed by merging them into another (`projects rename --merge`),
-  which moves their rows first.
+  and projects are never deleted (`projects rename --merge` moves rows and leaves the merged
+  project empty), so no row can refer to a missing one.
 - De-duplication per (user, project, content); pattern import identity per (project, path
   relative to the repository's root, title). NULL is "no project", so both use
   COALESCE(project_id, 0): a unique index treats NULLs as distinct on PostgreSQL before 15.

@@ -17,7 +17,7 @@ def parse(tmp_path: Path, name: str, text: str):  # type: ignore[no-untyped-def]
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    return read_rule_file(path, text, SETTINGS)
+    return read_rule_file(path, text, SETTINGS).patterns
 
 
 def test_cursor_mdc_with_unquoted_glob_string(tmp_path: Path) -> None:

@@ -101,6 +101,9 @@ async def test_an_absolute_file_path_inside_the_repository_matches_like_a_relati
             "handlers", "src"]
         outside = await call_error(client, "find_patterns", {"file_path": str(tmp_path / "other" / "x.py")})
         assert f"outside the repository of project github.com/org/app ({repo.resolve().as_posix()})" in outside
+        escaping = await call_error(client, "find_patterns", {"file_path": f"{repo}/src/../../etc/passwd"})
+        assert "outside the repository of project github.com/org/app" in escaping
+        assert "NUL character" in await call_error(client, "find_patterns", {"file_path": f"{repo}/src/\x00.py"})
         windows = await call_error(client, "find_patterns", {"file_path": "C:\\work\\app\\src\\x.py"})
         assert "outside the repository of project github.com/org/app" in windows
         # Named for another repository: its root is not known here, so an absolute path cannot be placed.
