@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -112,6 +114,15 @@ def with_app(action: Callable[[AppContext], Awaitable[T]], *, load_embedder: boo
             return await action(app)
 
     return run(work())
+
+
+async def write_output(out_file: Path | None, write: Callable[[IO[str]], Awaitable[T]]) -> T:
+    """Run `write` on stdout, or on `out_file`, opened only now: a command calls this once the
+    database is reached, so a failure to connect leaves an existing file as it was."""
+    if out_file is None:
+        return await write(sys.stdout)
+    with out_file.open("w", encoding="utf-8") as handle:
+        return await write(handle)
 
 
 @contextmanager

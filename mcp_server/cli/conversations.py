@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from mcp_server.cli.common import err, out, project_option, with_app
-
-if TYPE_CHECKING:
-    from mcp_server.app_context import AppContext
+from mcp_server.cli.common import err, out, project_option, with_app, write_output
 
 app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_args_is_help=True)
 
@@ -35,14 +31,14 @@ def conversations_log(
         raise typer.Exit(1)
     known = ("messages", "response", "provider", "model", "request_id", "status_code", "latency_ms")
     arguments = {k: exchange.get(k) for k in known}
-    logged = with_app(lambda a: a.conversations.log(**arguments), project=project)
+    logged = with_app(lambda a: a.conversations.log(**arguments), load_embedder=False, project=project)
     out.print_json(logged.model_dump_json())
 
 
 @app.command("show")
 def conversations_show(conversation_id: int = typer.Argument(..., help="The exchange's id.")) -> None:
     """Print one logged exchange as JSON (with the memory and pattern ids that were in context)."""
-    conversation = with_app(lambda a: a.conversations.get(conversation_id))
+    conversation = with_app(lambda a: a.conversations.get(conversation_id), load_embedder=False)
     out.print_json(conversation.model_dump_json())
 
 
@@ -56,14 +52,8 @@ def conversations_export(
                                          "project's)."),
 ) -> None:
     """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
-
-    async def export(app: AppContext) -> int:  # the file is opened once the database is reached
-        if out_file is None:
-            return await app.conversations.export_jsonl(sys.stdout, since, until, model, project)
-        with out_file.open("w", encoding="utf-8") as handle:
-            return await app.conversations.export_jsonl(handle, since, until, model, project)
-
-    count = with_app(export)
+    count = with_app(lambda a: write_output(out_file, lambda out: a.conversations.export_jsonl(
+        out, since, until, model, project)), load_embedder=False)
     err.print(f"Exported {count} exchange(s).")
 
 
@@ -74,5 +64,5 @@ def conversations_purge(
                                          "project's)."),
 ) -> None:
     """Delete the configured user's exchanges older than N days."""
-    deleted = with_app(lambda a: a.conversations.purge(older_than, project))
+    deleted = with_app(lambda a: a.conversations.purge(older_than, project), load_embedder=False)
     out.print(f"Deleted {deleted} exchange(s) older than {older_than} day(s).")

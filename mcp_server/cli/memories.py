@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from mcp_server.cli.common import err, out, progress, project_option, with_app
-
-if TYPE_CHECKING:
-    from mcp_server.app_context import AppContext
+from mcp_server.cli.common import err, out, progress, project_option, with_app, write_output
 
 app = typer.Typer(help="Export and import memories as JSONL.", no_args_is_help=True)
 
@@ -23,14 +18,8 @@ def memories_export(
                                          "project's and the global ones)."),
 ) -> None:
     """Write the configured user's memories as JSONL (one object per line, with its project)."""
-
-    async def export(app: AppContext) -> int:  # the file is opened once the database is reached
-        if out_file is None:
-            return await app.memories.export_jsonl(sys.stdout, project)
-        with out_file.open("w", encoding="utf-8") as handle:
-            return await app.memories.export_jsonl(handle, project)
-
-    count = with_app(export, load_embedder=False)
+    count = with_app(lambda a: write_output(out_file, lambda out: a.memories.export_jsonl(out, project)),
+                     load_embedder=False)
     err.print(f"Exported {count} memories.")
 
 
