@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The application never reads a working directory's `.env` by itself (a cloned repository could
+# redirect keys); these targets name this repository's own `.env`, when there is one, explicitly.
+ENV_FILE ?= $(wildcard .env)
+WITH_ENV := $(if $(ENV_FILE),ALETHEIA_ENV_FILE=$(ENV_FILE))
 
 .PHONY: setup test lint demo doctor bench conformance migrate-up migrate-down migrate-rev
 
@@ -23,7 +27,7 @@ test: setup lint
 	$(BIN)/pytest -q
 
 demo: setup
-	$(BIN)/aletheia-mcp demo
+	$(WITH_ENV) $(BIN)/aletheia-mcp demo
 
 bench: setup
 	$(BIN)/pip install --quiet -e ".[bench]"
@@ -33,14 +37,14 @@ conformance: setup
 	bash scripts/conformance.sh
 
 doctor: setup
-	$(BIN)/aletheia-mcp doctor
+	$(WITH_ENV) $(BIN)/aletheia-mcp doctor
 
 migrate-up: setup
-	$(BIN)/aletheia-mcp db upgrade
+	$(WITH_ENV) $(BIN)/aletheia-mcp db upgrade
 
 migrate-down: setup
-	$(BIN)/aletheia-mcp db downgrade
+	$(WITH_ENV) $(BIN)/aletheia-mcp db downgrade
 
 migrate-rev: setup
 	@test -n "$(m)" || (echo 'usage: make migrate-rev m="what it does"' >&2; exit 2)
-	$(BIN)/aletheia-mcp db revision -m "$(m)"
+	$(WITH_ENV) $(BIN)/aletheia-mcp db revision -m "$(m)"

@@ -20,7 +20,7 @@ from mcp_server import __version__
 from mcp_server.app_context import AppContext, open_app, release_database
 from mcp_server.embeddings import Embedder
 from mcp_server.logs import configure_logging
-from mcp_server.settings import Settings
+from mcp_server.settings import Settings, announce_settings_source
 from mcp_server.tools import conversations as conversation_tools
 from mcp_server.tools import memory as memory_tools
 from mcp_server.tools import patterns as pattern_tools
@@ -46,6 +46,7 @@ def create_server(
     settings = settings or Settings()
     if not logging.getLogger().handlers:  # keep our stderr format rather than the SDK's default
         configure_logging(settings.log_level)
+        announce_settings_source(settings)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:

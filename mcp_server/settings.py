@@ -1,21 +1,39 @@
-"""Settings from the environment and `.env` (pydantic-settings).
+"""Settings from the environment and a settings file the user owns (pydantic-settings).
 
 Every setting has its documented environment name (README.md, Settings); `.env.example` lists them all.
 Secrets are `SecretStr` so that they never appear in a log line or a repr.
+
+Where settings come from, strongest first: the environment, then one file: the one
+`ALETHEIA_ENV_FILE` names (empty: none), else `~/.config/aletheia/.env` when it exists. Never a
+`.env` in the working directory: clients start the server inside whatever repository is open, and
+a repository's file could point the embedder (with the user's API key) or `DATABASE_URL` anywhere,
+or turn redaction off. A settings file writable by other users, or owned by another user, is
+refused, as ssh refuses such key files.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
+import logging
 import os
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.sources import ENV_FILE_SENTINEL, DotenvType
 
+from mcp_server.errors import ConfigurationError
 from mcp_server.schemas import EmbeddingProvider
+
+logger = logging.getLogger(__name__)
+
+ENV_FILE_VARIABLE = "ALETHEIA_ENV_FILE"
+# Keys only this application reads: a working-directory `.env` holding one of them was meant for us.
+_OUR_KEY_PREFIXES = ("ALETHEIA_", "EMBEDDING_", "REDACT_", "MAX_", "HNSW_", "PGVECTOR_", "CONVERSATION_")
 
 
 def _default_data_dir() -> Path:
@@ -29,6 +47,87 @@ def _default_user_id() -> str:
         return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "default"
 
 
+def default_env_file() -> Path:
+    return Path(platformdirs.user_config_dir("aletheia", appauthor=False)) / ".env"
+
+
+def user_env_file() -> Path | None:
+    """The settings file to read: the one ALETHEIA_ENV_FILE names ("" for none), else the user's own
+    `~/.config/aletheia/.env` when it exists. Raises ConfigurationError for a file that is missing
+    (when named) or that someone else could have written."""
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    if named is not None:
+        if not named.strip():
+            return None
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"{ENV_FILE_VARIABLE} names {path}, which is not a file: create it, or unset "
+                                     f"{ENV_FILE_VARIABLE} to use {default_env_file()}.")
+    else:
+        path = default_env_file()
+        if not path.is_file():
+            return None
+    _check_owned_by_user(path)
+    return path
+
+
+def _check_owned_by_user(path: Path) -> None:
+    info = path.stat()
+    if hasattr(os, "getuid") and info.st_uid not in (os.getuid(), 0):
+        raise ConfigurationError(f"Refusing the settings file {path}: it belongs to another user (uid "
+                                 f"{info.st_uid}). Settings may come only from a file you own.")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigurationError(f"Refusing the settings file {path}: other users can write to it, so they could "
+                                 f"redirect your API key or database. Fix it with `chmod go-w {path}`.")
+
+
+# The most of a working-directory `.env` looked at (to name its keys): a repository's file could be huge.
+_ENV_PEEK_BYTES = 64 * 1024
+
+
+def ignored_working_directory_env(read: Path | None) -> tuple[Path, list[str]] | None:
+    """A `.env` in the working directory that was not read, with the names of the settings it holds
+    (names only: never a value), or None when there is none or it holds none of ours."""
+    candidate = Path(".env")
+    try:
+        if not candidate.is_file() or (read is not None and candidate.resolve() == read.resolve()):
+            return None
+        with candidate.open("rb") as handle:
+            lines = handle.read(_ENV_PEEK_BYTES).decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    keys = (line.split("=", 1)[0].strip().removeprefix("export ").strip().upper() for line in lines if "=" in line)
+    ours = sorted({k for k in keys if k in _setting_names()})
+    return (candidate.resolve(), ours) if ours else None
+
+
+def _setting_names() -> set[str]:
+    """Every environment name a setting is read from (DATABASE_URL, EMBEDDING_PROVIDER, ...)."""
+    names = {ENV_FILE_VARIABLE}
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names |= {c.upper() for c in choices if isinstance(c, str)}
+    return names
+
+
+def announce_settings_source(settings: Settings) -> None:
+    """Say on stderr which settings file was read, and that a working-directory `.env` was not."""
+    if settings.env_file is not None:
+        logger.info("settings: read %s (the environment wins over it)", settings.env_file)
+    ignored = ignored_working_directory_env(settings.env_file)
+    if ignored is None:
+        return
+    path, keys = ignored
+    # Keys only we read (ALETHEIA_*, EMBEDDING_*, ...) were surely meant for us: a warning. Shared
+    # names (DATABASE_URL, OPENAI_API_KEY) are usually the repository's own application's: a note,
+    # for whoever relied on such a file before it stopped being read.
+    level = logging.WARNING if any(k.startswith(_OUR_KEY_PREFIXES) for k in keys) else logging.INFO
+    logger.log(level, "settings: ignored %s (it sets %s): a working directory's .env is never read, since a "
+               "repository could redirect your keys. If they are meant for aletheia, put them in %s or name the "
+               "file with %s=%s.", path, ", ".join(keys), default_env_file(), ENV_FILE_VARIABLE, path)
+
+
 def _env(name: str) -> AliasChoices:
     """Accept the documented environment name; tests may also pass the field name."""
     return AliasChoices(name, name.lower())
@@ -36,12 +135,27 @@ def _env(name: str) -> AliasChoices:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=None,  # chosen per instance in __init__: see user_env_file
         env_file_encoding="utf-8",
         extra="ignore",
         validate_by_name=True,
         validate_by_alias=True,
     )
+
+    _env_file_read: Path | None = PrivateAttr(default=None)
+
+    def __init__(self, _env_file: DotenvType | None = ENV_FILE_SENTINEL, **values: Any) -> None:
+        """`Settings()` reads the environment and the user's settings file; `_env_file=None` only
+        the environment and the given values (tests), `_env_file=PATH` that file."""
+        if _env_file == ENV_FILE_SENTINEL:
+            _env_file = user_env_file()
+        super().__init__(_env_file=_env_file, **values)
+        self._env_file_read = Path(_env_file) if isinstance(_env_file, str | os.PathLike) else None
+
+    @property
+    def env_file(self) -> Path | None:
+        """The settings file these settings were read from, if any."""
+        return self._env_file_read
 
     # --- database -------------------------------------------------------------------------
     database_url: SecretStr | None = Field(
@@ -121,6 +235,13 @@ class Settings(BaseSettings):
         description="When set, exchanges older than this are purged at start-up.",
     )
 
+    # --- patterns -------------------------------------------------------------------------
+    pattern_maintainers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("ALETHEIA_PATTERN_MAINTAINERS"),
+        description="User ids allowed to add, change, import, delete and restore patterns, comma-separated "
+        "(alice,bob). Empty (the default): every user may.",
+    )
+
     # --- HTTP transport -------------------------------------------------------------------
     http_tokens_file: Path | None = Field(
         default=None, validation_alias=_env("ALETHEIA_HTTP_TOKENS_FILE"),
@@ -134,6 +255,19 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("ALETHEIA_HTTP_ALLOWED_ORIGINS"),
         description='Extra Origin headers accepted, JSON list: ["https://app.example.com"].',
     )
+    http_request_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, validation_alias=_env("ALETHEIA_HTTP_REQUEST_TIMEOUT_S"),
+        description="Seconds a client has to send a whole request (headers and body), counted from the connection "
+        "or from the request's first byte; a slower client is disconnected. The answer's time is not limited.",
+    )
+    http_idle_timeout_s: int = Field(
+        default=5, ge=1, le=3600, validation_alias=_env("ALETHEIA_HTTP_IDLE_TIMEOUT_S"),
+        description="Seconds a keep-alive connection may stay idle between requests before it is closed.",
+    )
+    http_max_connections: int = Field(
+        default=100, ge=1, le=100_000, validation_alias=_env("ALETHEIA_HTTP_MAX_CONNECTIONS"),
+        description="Connections served at once; a request arriving on one more connection gets 503.",
+    )
 
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
@@ -144,6 +278,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("pattern_maintainers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):  # a JSON list, as the other list settings take
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("database_url", mode="before")
     @classmethod

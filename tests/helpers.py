@@ -51,6 +51,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     drop = {"DATABASE_URL", "ALETHEIA_DATA_DIR", "ALETHEIA_USER_ID", "EMBEDDING_PROVIDER", "EMBEDDING_MODEL",
             "EMBEDDING_DIM", "LOG_LEVEL", "PGVECTOR_ENABLE_IVFFLAT", "PGVECTOR_IVFFLAT_LISTS"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["ALETHEIA_ENV_FILE"] = ""  # not the developer's ~/.config/aletheia/.env either
     env.update(extra)
     return env
 

@@ -21,7 +21,7 @@ from rich.progress import Progress as ProgressBar
 from mcp_server.errors import AletheiaError, ConnectionLostError, DatabaseRefusedError, InvalidInputError
 from mcp_server.logs import configure_logging
 from mcp_server.repository import check_project_name
-from mcp_server.settings import Settings
+from mcp_server.settings import Settings, announce_settings_source
 
 if TYPE_CHECKING:
     from mcp_server.app_context import AppContext
@@ -43,6 +43,7 @@ def load_settings() -> Settings:
         err.print(f"[red]error:[/red] invalid settings: {exc}")
         raise typer.Exit(1) from None
     configure_logging(settings.log_level)
+    announce_settings_source(settings)
     return settings
 
 

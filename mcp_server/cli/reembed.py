@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mcp_server.cli.common import load_settings, out, progress, run
-from mcp_server.settings import Settings
+from mcp_server.settings import Settings, default_env_file
 
 
 def reembed(
@@ -27,4 +27,5 @@ def reembed(
     out.print(f"Embedded {report.embedded} row(s) with {report.model}{resized}.", highlight=False)
     if changes:
         out.print("Now set " + " ".join(f"{k.upper()}={v}" for k, v in changes.items())
-                  + " in your environment or .env so the server uses the same model.", highlight=False)
+                  + f" in your environment or {default_env_file()} so the server uses the same model.",
+                  highlight=False)

@@ -1,7 +1,8 @@
 """The one way migrations read settings (no drift between the app and the `alembic` CLI).
 
 The application passes its own Settings in `config.attributes["settings"]`; run from the
-`alembic` command line, the settings come from the environment and `.env` like everywhere else.
+`alembic` command line, the settings come from the environment and the user's settings file like
+everywhere else (never the working directory's `.env` unless ALETHEIA_ENV_FILE names it).
 """
 
 from __future__ import annotations
