@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from mcp_server.cli.common import load_settings, out, run
+from mcp_server.cli.common import err, load_settings, out, run
+from mcp_server.redact import redact_url
+from mcp_server.settings import Settings
 
 app = typer.Typer(help="Database schema (Alembic) commands.", no_args_is_help=True)
 
@@ -26,12 +28,36 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
 
 @app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument("-1", help="Target revision (`base` drops everything).")) -> None:
-    """Downgrade the schema."""
+def db_downgrade(
+    revision: str = typer.Argument("-1", help="Target revision (`base` drops everything)."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm a downgrade that drops every table and all data."),
+) -> None:
+    """Downgrade the schema. One that reverts the first migration (`base`, `-N` far enough) drops every
+    table, so it asks first (or takes --yes)."""
     from mcp_server.services import schema
 
-    report = run(schema.downgrade(load_settings(), revision))
+    settings = load_settings()
+    if not yes:
+        current, head = run(schema.current(settings))
+        if schema.downgrade_drops_everything(revision, current, head):
+            _confirm_drop_everything(settings, revision)
+    report = run(schema.downgrade(settings, revision))
     out.print(f"Downgraded {report.from_revision} -> {report.to_revision or 'base'}.")
+
+
+def _confirm_drop_everything(settings: Settings, revision: str) -> None:
+    where = redact_url(settings.database_url.get_secret_value()) if settings.database_url else str(settings.pgdata_dir)
+    warning = (f"`db downgrade {revision}` drops every table of {where}: all memories, patterns and logged "
+               "conversations, for every user.")
+    if not sys.stdin.isatty():
+        err.print(f"[red]error:[/red] {warning} Nothing was changed; pass --yes to do it anyway.", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2)
+    answer = typer.prompt(f"{warning}\nType `drop everything` to go on", default="", show_default=False,
+                          err=True)
+    if answer.strip() != "drop everything":
+        err.print("Nothing was changed.")
+        raise typer.Exit(1)
 
 
 @app.command("current")

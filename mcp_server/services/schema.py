@@ -3,6 +3,7 @@ the embedded one when DATABASE_URL is unset) and runs the migration under the mi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,31 @@ async def upgrade(settings: Settings, revision: str = "head") -> MigrationReport
 
 async def downgrade(settings: Settings, revision: str) -> MigrationReport:
     return await migrate.downgrade(await resolve_target(settings), settings, revision)
+
+
+_RELATIVE = re.compile(r"(head|heads|\d+)?([-+]\d+)")
+
+
+def downgrade_drops_everything(revision: str, current: str | None, head: str) -> bool:
+    """Whether downgrading to `revision` would revert the first migration (drop every table).
+
+    Our revisions are numbered (0001, 0002, ...), so `base`, `-N`, `head-N` and `0003-N` resolve by
+    arithmetic; anything else Alembic might accept (a prefix of an id) counts as dropping everything,
+    so the caller asks rather than guesses."""
+    if current is None:
+        return False  # an empty database: nothing to drop
+    text = revision.strip().lower()
+    at = int(current) if current.isdigit() else 0
+    if text == "base":
+        return True
+    if text.isdigit():
+        return int(text) <= 0
+    relative = _RELATIVE.fullmatch(text)
+    if relative is None:
+        return True
+    start = relative[1]
+    origin = at if start is None else int(head) if start in ("head", "heads") else int(start)
+    return origin + int(relative[2]) <= 0
 
 
 async def stamp(settings: Settings, revision: str) -> MigrationReport:

@@ -47,7 +47,15 @@ def test_db_upgrade_downgrade_current_stamp(database_url: str, cli_cwd: Path) ->
     previous = f"{int(HEAD) - 1:04d}"
     assert run_cli(["db", "downgrade"], cli_cwd, **env).stdout.strip() == f"Downgraded {HEAD} -> {previous}."
     assert run_cli(["db", "stamp", HEAD], cli_cwd, **env).stdout.strip() == f"Stamped {HEAD}."
-    assert run_cli(["db", "downgrade", "base"], cli_cwd, **env).stdout.strip() == f"Downgraded {HEAD} -> base."
+    refused = run_cli(["db", "downgrade", "base"], cli_cwd, **env)  # no terminal to ask on, no --yes
+    assert refused.returncode == 2
+    assert "drops every table" in refused.stderr and "pass --yes" in refused.stderr
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == f"{HEAD} (head)"  # nothing dropped
+    for same_thing in (f"-{int(HEAD)}", "0001-1"):  # base, said otherwise
+        refused = run_cli(["db", "downgrade", "--", same_thing], cli_cwd, **env)
+        assert refused.returncode == 2 and f"`db downgrade {same_thing}` drops every table" in refused.stderr
+    assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == f"{HEAD} (head)"
+    assert run_cli(["db", "downgrade", "base", "--yes"], cli_cwd, **env).stdout.strip() == f"Downgraded {HEAD} -> base."
     assert run_cli(["db", "current"], cli_cwd, **env).stdout.strip() == f"none (empty database) (head is {HEAD})"
 
 
