@@ -7,11 +7,20 @@ Semantics (pinned by tests):
   a leading `./` or `/` is ignored; `!glob` excludes what it matches.
 - Paths from clients may use Windows separators (`api\\users.py`) or a leading `./`.
 
-Matching uses pathspec's gitignore patterns. To find candidates in SQL without scanning every
-pattern, each glob also gets one *key* (stored in `eng_patterns.context_keys`, GIN-indexed):
-`d:<first folder>` for globs anchored under a literal folder, `e:<extension>` for `*.ext`
-globs, `n:<name>` for a literal file name, or `*` for everything else. A path's keys are
-its first folder, its extension, its name and `*`; only patterns sharing a key are checked.
+Matching: pathspec translates a glob into a regular expression (so the meaning of a glob is
+pathspec's, braces included: `{a,b}` is literal), which RE2 runs instead of Python's `re`. RE2
+never backtracks, so a match costs time linear in the path's length whatever the glob (`re` took
+24 s on `*a*a*a*a*a*a*a*ab` against 60 characters, blocking the event loop for every user).
+Limits keep the constant small: a glob has at most MAX_GLOB_CHARS characters and
+MAX_GLOB_WILDCARDS wildcards, a path at most MAX_PATH_CHARS characters; the worst match then
+costs a few milliseconds. A stored glob beyond the limits (a row written before them) never
+matches; editing its pattern asks for valid globs.
+
+To find candidates in SQL without scanning every pattern, each glob also gets one *key* (stored
+in `eng_patterns.context_keys`, GIN-indexed): `d:<first folder>` for globs anchored under a
+literal folder, `e:<extension>` for `*.ext` globs, `n:<name>` for a literal file name, or `*`
+for everything else. A path's keys are its first folder, its extension, its name and `*`; only
+patterns sharing a key are checked.
 """
 
 from __future__ import annotations
@@ -20,22 +29,56 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
+import re2  # type: ignore[import-untyped]  # (google-re2 ships no type information)
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from mcp_server.errors import InvalidInputError
 
 CATCH_ALL_KEY = "*"
 _WILDCARD = re.compile(r"\*\*|\*|\?|\[[^\]]*\]")
-MAX_GLOB_CHARS = 500
+# A match costs about glob length x path length (RE2's NFA, when its DFA gives up on a hostile
+# glob), so both are capped well above real use: real globs are a few dozen characters with a
+# handful of wildcards (`src/**/components/*.tsx`), and no file path is longer than PATH_MAX.
+MAX_GLOB_CHARS = 256
+MAX_GLOB_WILDCARDS = 16  # `*`, `**`, `?` and `[...]` each count
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+# Compiled globs kept: a regex whose DFA a hostile glob filled holds ~160 KB (a real one ~3 KB),
+# so this bounds the cache to ~320 MB at worst; a miss costs ~30 us to compile again.
+_COMPILED_GLOBS_KEPT = 2048
+
+
+class _Matcher(Protocol):
+    def search(self, text: str) -> object | None: ...
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.never_capture = True  # we only ask "does it match"
+    options.log_errors = False  # a refused glob is our error to report, not a line on stderr
+    options.max_mem = 1 << 20  # per regex; beyond it RE2 falls back to its (still linear) NFA
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def check_path_length(path: str) -> None:
+    """Refuse a path no real file has (before anything else looks at it, and without echoing it)."""
+    if len(path) > MAX_PATH_CHARS:
+        raise InvalidInputError(f"`file_path` is {len(path):,} characters long; at most {MAX_PATH_CHARS:,} are "
+                                "accepted: pass the file's path relative to the repository root.")
 
 
 def normalize_path(path: str) -> str:
     """A client's file path as a repository-relative POSIX path."""
     if not isinstance(path, str) or not path.strip():
         raise InvalidInputError("`file_path` is empty: pass a path relative to the repository root, e.g. api/users.py.")
+    check_path_length(path)
     if "\x00" in path:
         raise InvalidInputError("`file_path` contains a NUL character.")
+    _require_unicode(path, "`file_path`")
     cleaned = path.strip().replace("\\", "/")
     cleaned = re.sub(r"/{2,}", "/", cleaned)
     while cleaned.startswith("./"):
@@ -48,7 +91,7 @@ def normalize_glob(glob: str) -> str:
     if not isinstance(glob, str):
         raise InvalidInputError("Each target context must be a glob string such as `api/*.py`.")
     if "\x00" in glob:
-        raise InvalidInputError(f"The glob {glob!r} contains a NUL character.")
+        raise InvalidInputError(f"The glob {_shown(glob)} contains a NUL character.")
     text = glob.strip().replace("\\", "/")
     negated = text.startswith("!")
     if negated:
@@ -59,11 +102,12 @@ def normalize_glob(glob: str) -> str:
     if text.endswith("/"):
         text = text.rstrip("/") + "/**"
     if not text:
-        raise InvalidInputError(f"The glob {glob!r} is empty: use e.g. `**/*` for every file, `api/*.py`, `tests/**`.")
-    if len(text) > MAX_GLOB_CHARS:
-        raise InvalidInputError(f"A glob is longer than {MAX_GLOB_CHARS} characters.")
+        raise InvalidInputError(f"The glob {_shown(glob)} is empty: use e.g. `**/*` for every file, `api/*.py`, "
+                                "`tests/**`.")
+    _check_limits(glob, text)
+    _require_unicode(text, f"The glob {_shown(glob)}")
     if _compile(text) is None:
-        raise InvalidInputError(f"The glob {glob!r} is not a valid gitignore-style pattern.")
+        raise InvalidInputError(f"The glob {_shown(glob)} is not a valid gitignore-style pattern.")
     return f"!{text}" if negated else text
 
 
@@ -75,13 +119,76 @@ def normalize_globs(globs: Iterable[str] | None) -> list[str]:
     return list(dict.fromkeys(normalize_glob(g) for g in globs))
 
 
-@lru_cache(maxsize=65_536)
-def _compile(glob: str) -> re.Pattern[str] | None:
+def _shown(glob: str) -> str:
+    return repr(glob if len(glob) <= 60 else glob[:60] + "...")
+
+
+def _check_limits(glob: str, text: str) -> None:
+    if len(text) > MAX_GLOB_CHARS:
+        raise InvalidInputError(f"The glob {_shown(glob)} is {len(text):,} characters long; a glob may have at most "
+                                f"{MAX_GLOB_CHARS}: name a folder or a file pattern instead, e.g. `src/api/**` or "
+                                "`**/*.py`.")
+    wildcards = len(_WILDCARD.findall(text))
+    if wildcards > MAX_GLOB_WILDCARDS:
+        raise InvalidInputError(f"The glob {_shown(glob)} has {wildcards} wildcards; a glob may have at most "
+                                f"{MAX_GLOB_WILDCARDS} (each `*`, `**`, `?` and `[...]` counts): use `**` for any "
+                                "depth, e.g. `src/**/*.ts`, or split it into several globs.")
+
+
+def _require_unicode(text: str, what: str) -> None:
+    """JSON can carry lone surrogates (\\ud800); they are no file name, and RE2 reads UTF-8 only."""
     try:
-        pattern = GitIgnoreSpecPattern(glob)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{what} is not valid Unicode (it holds a lone surrogate).") from None
+
+
+@lru_cache(maxsize=_COMPILED_GLOBS_KEPT)
+def _compile(glob: str) -> _Matcher | None:
+    """The glob as an RE2 regex, or None if it is no valid gitignore pattern (or RE2 refuses it)."""
+    try:
+        regex, include = GitIgnoreSpecPattern.pattern_to_regex(glob)
     except (ValueError, TypeError):
         return None
-    return pattern.regex
+    if regex is None or include is None:
+        return None
+    try:
+        matcher: _Matcher = re2.compile(_python_classes_for_re2(regex), _RE2_OPTIONS)
+    except re2.error:
+        return None
+    return matcher
+
+
+def _python_classes_for_re2(regex: str) -> str:
+    """pathspec writes regexes for Python's `re`, and RE2 reads them alike (a differential test
+    pins it) but for `$` (see glob_matches) and one thing: inside a bracket expression `re` takes
+    `[` literally, RE2 starts a POSIX class (`[[:alpha:]]`). Escaping `[` inside brackets makes
+    RE2 read what `re` reads (and did before RE2)."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            out.append(regex[i:i + 2])
+            i += 2
+            continue
+        if in_class and char == "[":
+            out.append("\\[")
+        elif in_class and char == "]":
+            in_class = False
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            start = i + 1 + (regex[i + 1:i + 2] == "^")
+            end = start + (regex[start:start + 1] == "]")  # `[]a]`, `[^]a]`: a first `]` is literal
+            out.append(regex[i:end])
+            i = end
+            continue
+        else:
+            out.append(char)
+        i += 1
+    return "".join(out)
 
 
 @lru_cache(maxsize=65_536)
@@ -94,6 +201,8 @@ def canonical(glob: str) -> str | None:
 
 
 def glob_matches(glob: str, path: str) -> bool:
+    """Does `glob` match `path` (a normalize_path result: RE2's `$` is the end of the text, where
+    Python's `re` would also match before a final newline, which normalize_path strips)?"""
     form = canonical(glob)
     regex = _compile(form.removeprefix("!")) if form else None
     return regex is not None and regex.search(path) is not None

@@ -22,7 +22,6 @@ from mcp_server.errors import RuleFileError
 from mcp_server.rules.render import strip_marked
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 SECTIONED_NAMES = {"agents.md", "claude.md", "copilot-instructions.md"}
 
 
@@ -90,26 +89,50 @@ def _globs(value: Any, field: str) -> list[str]:
     raise RuleFileError(f"`{field}` must be a glob string or a list of globs")
 
 
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line (`## Title ##`), else None.
+
+    Plain string operations, not a regular expression: rule files are untrusted, and the regex this
+    replaces backtracked cubically on a heading padded with spaces (7 s for 2,000 of them)."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or len(line) == level or line[level] not in " \t":
+        return None
+    text = line[level:].strip()
+    title = text.rstrip("#").rstrip() or text  # closing hashes are decoration (`## Title ##`)
+    return (level, title) if title else None
+
+
 def _first_heading(body: str) -> tuple[str | None, str]:
-    """The first `#` heading (as a title) and the body without it."""
-    match = _HEADING.search(body)
-    if match is None or body[:match.start()].strip():
-        return None, body
-    return match.group(2).strip(), body[match.end():]
+    """The first `#` heading (as a title, when nothing but blank lines comes before it) and the body
+    without it."""
+    offset = 0
+    for line in body.splitlines(keepends=True):
+        if line.strip():
+            found = _heading(line.rstrip("\r\n"))
+            if found is None:
+                return None, body
+            return found[1], body[offset + len(line.rstrip("\r\n")):]
+        offset += len(line)
+    return None, body
 
 
 def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
     """(title, content) for the intro and each `##` section of an AGENTS.md-style file."""
     title, rest = _first_heading(body)
     heading = title or fallback_title
-    parts = re.split(r"^##\s+(.+?)\s*#*\s*$", rest, flags=re.MULTILINE)
     sections: list[tuple[str, str]] = []
-    if parts[0].strip():
-        sections.append((heading, parts[0].strip()))
-    for index in range(1, len(parts), 2):
-        content = parts[index + 1].strip()
-        if content:
-            sections.append((parts[index].strip(), content))
+    current_title = heading
+    current_lines: list[str] = []
+    for line in rest.split("\n"):
+        found = _heading(line)
+        if found is not None and found[0] == 2:
+            if "\n".join(current_lines).strip():
+                sections.append((current_title, "\n".join(current_lines).strip()))
+            current_title, current_lines = found[1], []
+        else:
+            current_lines.append(line)
+    if "\n".join(current_lines).strip():
+        sections.append((current_title, "\n".join(current_lines).strip()))
     seen: dict[str, int] = {}
     unique = []
     for section_title, content in sections:  # (source_path, title) is the identity: keep titles unique

@@ -24,6 +24,7 @@ from mcp_server.db.projects import MergeCounts, ProjectRows, Scope
 from mcp_server.errors import ConfigurationError, InvalidInputError, NotFoundError
 from mcp_server.identity import requested_project
 from mcp_server.repository import Repository, check_project_name, find_repository, repository_of_working_directory
+from mcp_server.rules.globs import check_path_length
 from mcp_server.schemas import ConversationScope, ProjectDetection, ProjectStatus, ReadScope, WriteScope
 from mcp_server.settings import Settings
 
@@ -157,6 +158,7 @@ class ProjectService:
     def relative_path(self, file_path: str, project: Project | None) -> str:
         """A client's file path relative to the repository root: an absolute path inside the current
         project's root is made relative to it; any other absolute path is an error saying why."""
+        check_path_length(file_path)  # before any filesystem call, and never echoed whole
         text = file_path.strip().replace("\\", "/")
         if "\x00" in text:
             raise InvalidInputError("`file_path` contains a NUL character.")

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import pytest
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from mcp_server.errors import InvalidInputError
 from mcp_server.rules.globs import (
+    MAX_GLOB_CHARS,
+    MAX_GLOB_WILDCARDS,
+    MAX_PATH_CHARS,
+    canonical,
     context_keys,
     glob_matches,
     match_contexts,
@@ -62,7 +73,8 @@ def test_windows_style_globs_are_normalized() -> None:
 
 
 @pytest.mark.parametrize(("glob", "message"), [("", "empty"), ("   ", "empty"), ("./", "empty"),
-                                                ("api/\x00*.py", "NUL")])
+                                                ("api/\x00*.py", "NUL"),
+                                                ("[z-a].py", "not a valid"), ("[a-[:alpha:]]", "not a valid")])
 def test_bad_globs_are_refused(glob: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         normalize_glob(glob)
@@ -84,3 +96,110 @@ def test_specific_globs_score_above_catch_alls() -> None:
 def test_unscoped_pattern_applies_everywhere() -> None:
     match = match_contexts([], "any/file.go")
     assert match.applies and match.matched == [] and match.specificity == 0
+
+
+# --- the matching engine (RE2) and its limits ------------------------------------------------------
+
+HOSTILE = "*a*a*a*a*a*a*a*a*a*ab"  # Python's `re` backtracks for minutes on it against "a" * 80
+
+
+def old_engine_matches(glob: str, path: str) -> bool | None:
+    """What a glob meant before RE2: Python's `re` on pathspec's regex of the canonical form, as
+    glob_matches did (None: not a valid glob)."""
+    form = canonical(glob)
+    if form is None:
+        return None
+    try:
+        regex, include = GitIgnoreSpecPattern.pattern_to_regex(form.removeprefix("!"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" in `[[...]`
+            compiled = re.compile(regex) if regex is not None and include is not None else None
+    except (ValueError, re.error):
+        return None
+    return None if compiled is None else compiled.search(path) is not None
+
+
+GLOB_PIECES = st.sampled_from(["a", "b", "é", "/", ".", "*", "**", "?", "[", "]", "!", "^", "-", "\\", "{", "}",
+                               ",", " ", "\t", "[:alpha:]", "[[]", "#", "~"])
+PATH_TEXT = st.text(alphabet="ab/.-]{},[\\! \té:\n#", min_size=1, max_size=12)
+
+
+@hypothesis_settings(max_examples=3000, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(GLOB_PIECES, min_size=1, max_size=8), raw_path=PATH_TEXT)
+def test_every_glob_means_what_it_meant_before_re2(pieces: list[str], raw_path: str) -> None:
+    """The old engine is the oracle, on globs too short to backtrack for long: brackets (`[[]`,
+    `[!a]`, `[[:alpha:]]`), Windows separators, braces (literal) and odd characters keep their meaning."""
+    try:
+        glob = normalize_glob("".join(pieces))
+        path = normalize_path(raw_path)
+    except InvalidInputError:
+        assume(False)
+        return
+    expected = old_engine_matches(glob, path)
+    assert glob_matches(glob, path) is bool(expected), (glob, path)
+
+
+@pytest.mark.parametrize(("glob", "path", "expected"), [
+    ("{a,b}.py", "{a,b}.py", True),  # braces are literal (expanding them is another issue's)
+    ("{a,b}.py", "a.py", False),
+    ("src/*.{ts,tsx}", "src/app.ts", False),
+    ("[[]x].md", "[x].md", True),  # `[` inside brackets is literal, as it was for Python's `re`
+    ("[!a]b", "cb", True),
+    ("[!a]b", "ab", False),
+    ("file\\*.py", "file/x.py", True),  # a backslash is a Windows separator, not an escape
+    ("*.py", "dir/na\u00efve.py", True),
+    ("?.py", "\u00e9.py", True),  # `?` is one character, not one byte
+])
+def test_edge_semantics_kept(glob: str, path: str, expected: bool) -> None:
+    assert glob_matches(normalize_glob(glob), normalize_path(path)) is expected
+    assert old_engine_matches(normalize_glob(glob), normalize_path(path)) is expected
+
+
+def test_hostile_glob_still_means_what_it_says() -> None:
+    """RE2 cannot backtrack (tests/tools/test_hostile_globs.py guards the time through the server);
+    the answers stay those of the glob."""
+    glob = normalize_glob(HOSTILE)
+    assert glob_matches(glob, "x/" + "a" * 20 + "b")
+    assert not glob_matches(glob, "a" * 12)
+    assert not glob_matches(glob, "a" * 9 + "b")  # needs ten `a`s before the `b`
+    assert glob_matches(normalize_glob("*" + "a" * (MAX_GLOB_CHARS - 1)), "a" * MAX_PATH_CHARS)
+
+
+def test_limits_accept_up_to_the_maximum() -> None:
+    normalize_glob("a" * MAX_GLOB_CHARS)
+    normalize_glob("*a" * MAX_GLOB_WILDCARDS)
+    normalize_path("a" * MAX_PATH_CHARS)
+
+
+@pytest.mark.parametrize(("glob", "message"), [
+    ("a" * (MAX_GLOB_CHARS + 1), f"is {MAX_GLOB_CHARS + 1} characters long; a glob may have at most {MAX_GLOB_CHARS}"),
+    ("src/" + "a" * MAX_GLOB_CHARS + "/**", f"a glob may have at most {MAX_GLOB_CHARS}"),
+    ("*a" * (MAX_GLOB_WILDCARDS + 1), f"has {MAX_GLOB_WILDCARDS + 1} wildcards; a glob may have at most "
+                                      f"{MAX_GLOB_WILDCARDS}"),
+    ("?" * 9 + "[ab]" * 8, f"has 17 wildcards; a glob may have at most {MAX_GLOB_WILDCARDS}"),
+    ("api/\ud800.py", "not valid Unicode"),
+])
+def test_globs_beyond_the_limits_are_refused(glob: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)) as refused:
+        normalize_glob(glob)
+    assert len(str(refused.value)) < 400  # the glob is shown shortened
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("a" * (MAX_PATH_CHARS + 1), f"`file_path` is {MAX_PATH_CHARS + 1:,} characters long; at most {MAX_PATH_CHARS:,}"),
+    ("api/\udc80.py", "not valid Unicode"),
+])
+def test_paths_beyond_the_limits_are_refused(path: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        normalize_path(path)
+
+
+def test_a_stored_glob_beyond_the_limits_never_matches() -> None:
+    """Rows written before the limits keep their globs; such a glob matches nothing, the others work."""
+    legacy, path = "?" * (MAX_GLOB_WILDCARDS + 1) + ".py", "a" * (MAX_GLOB_WILDCARDS + 1) + ".py"
+    assert re.search(str(GitIgnoreSpecPattern.pattern_to_regex(legacy)[0]), path)  # it matched before the limits
+    assert not glob_matches(legacy, path)
+    match = match_contexts([legacy, normalize_glob("src/**")], "src/app.py")
+    assert match.applies and match.matched == ["src/**"]
+    assert context_keys([legacy]) == ["*"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.errors import RuleFileError
+from mcp_server.rules.parse import parse_rule_file
 from mcp_server.services.rule_files import read_rule_file
 from mcp_server.settings import Settings
 
@@ -51,6 +52,18 @@ def test_agents_md_is_split_into_sections(tmp_path: Path) -> None:
         ("Project guide", "Intro text."), ("Testing", "Run pytest."), ("Style", "Use ruff."),
         ("Style (2)", "Second style section."),
     ]
+
+
+def test_headings_padded_with_spaces_parse_in_one_pass() -> None:
+    # A rule file is untrusted: the old heading regex backtracked cubically on such padding
+    # (7 s for 2,000 spaces; these 6,000 took minutes).
+    pad = " " * 6000
+    rules = parse_rule_file("AGENTS.md", "AGENTS.md", f"# Guide{pad}x\n\nIntro.\n\n## Testing{pad}y ##\n\nRun pytest.\n"
+                                         "##not a heading\n### Deeper\n\nkept\n")
+    assert [(r.title.split()[0], r.content) for r in rules] == [
+        ("Guide", "Intro."), ("Testing", "Run pytest.\n##not a heading\n### Deeper\n\nkept")]
+    [single] = parse_rule_file("note.md", "note.md", f"#{pad}\n# Title{pad}\nBody.\n")
+    assert single.content.endswith("Body.")
 
 
 def test_plain_markdown_front_matter(tmp_path: Path) -> None:
