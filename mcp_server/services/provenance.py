@@ -3,6 +3,10 @@
 `recall`, `find_patterns` and `generate_context_file` record the ids they return; `log_exchange`
 takes (and clears) them, so each logged exchange says which memories and patterns the model had
 seen when it answered. Bounded so that many sessions cannot grow memory without limit.
+
+The key is the caller's (`tools.session.session_key`): it starts with the acting user, so one
+user's ids never reach another user's exchange. It lives in this process only: over HTTP with
+several replicas, an exchange logged on another replica than the recall carries no provenance.
 """
 
 from __future__ import annotations

@@ -1,23 +1,26 @@
-"""Which MCP session a tool call belongs to (for per-session provenance).
+"""Whose conversation a tool call belongs to (the key of per-session provenance).
 
-Over stdio (and the in-memory client) every client has its own server lifespan, so "local" is
-enough. Over HTTP the lifespan is shared: a stateful session id, else the authenticated
-principal, tells clients apart.
+Provenance (the memory and pattern ids a model was shown, attached to the next exchange it logs)
+must never cross from one user to another. Over stdio (and the in-memory client) every client has
+its own server lifespan, so the key is the same for every call. Over HTTP the lifespan is shared,
+and the server is stateless: it issues no session ids, and an `mcp-session-id` header is whatever
+the client chose, so two users may send the same one. The key is therefore the authenticated user
+first, and the client's session header only tells that user's own clients apart.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
+SESSION_HEADER = "mcp-session-id"
+
 
 def session_key(ctx: Context[Any, Any]) -> str:
-    session_id = (ctx.headers or {}).get("mcp-session-id")
-    if session_id:
-        return f"session:{session_id}"
     token = get_access_token()
-    if token is not None:
-        return f"principal:{token.client_id}:{token.subject}"
-    return "local"
+    user = token.subject if token is not None else None  # None: the server's own user (stdio, loopback)
+    # JSON: no user id or header value, whatever its characters, can spell another pair's key.
+    return json.dumps([user, (ctx.headers or {}).get(SESSION_HEADER)])
