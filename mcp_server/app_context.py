@@ -4,8 +4,9 @@ closed as one.
 The MCP server's lifespan and the CLI commands both use `open_app`, so they share one start-up
 path: find the project (services.projects.default_project), bring the database to head and open
 the pool (db.database.open_database), build the services, run the start-up job (retention
-purge), and start the embedder in the background with the vector backfill scheduled for when it
-is ready. Nothing else here does work of its own.
+purge), and start the background tasks: the database's reconnection supervisor (db.database) and
+the embedder, with the vector backfill scheduled for when it is ready. Nothing else here does
+work of its own.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ async def open_app(
         raise
     try:
         async with anyio.create_task_group() as tasks:
+            tasks.start_soon(database.supervise)  # reconnects (restarting the embedded server) after a loss
             if load_in_background:
                 runtime.on_ready.append(app.vectors.backfill)
                 tasks.start_soon(runtime.run)

@@ -68,6 +68,7 @@ class RememberResult(BaseModel):
                                        "and is found by keywords meanwhile.")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    redactions: int = Field(default=0, description="Secrets replaced by [REDACTED:<rule>] before storing.")
 
 
 class Memory(BaseModel):
@@ -119,10 +120,26 @@ class EmbedderStatus(BaseModel):
     detail: str | None = Field(default=None, description="Why the embedder is not ready, when it is not.")
 
 
+class DatabaseConnectionStatus(BaseModel):
+    """Whether this server reaches its database, and what it does while it does not."""
+
+    state: Literal["available", "reconnecting"] = Field(
+        description="reconnecting: the connection was lost; the server retries with backoff (and restarts the "
+                    "embedded PostgreSQL if it stopped). Calls made meanwhile fail and can be repeated.")
+    attempts: int = Field(description="Failed attempts to reconnect since the connection was lost (0 when available).")
+    next_retry_at: datetime | None = Field(description="When the next attempt is due, while reconnecting.")
+    last_error: str | None = Field(description="The latest failure (never a password), or null when none since "
+                                               "the server started.")
+    last_error_at: datetime | None
+    restarts: int = Field(description="How often this server restarted the embedded PostgreSQL after it stopped.")
+
+
 class DatabaseStatus(BaseModel):
     kind: Literal["embedded", "external"]
-    location: str = Field(description="Data directory or URL, never with a password.")
-    server_version: str
+    location: str | None = Field(description="Data directory or URL, never with a password; the data directory "
+                                             "only for the server's own user (null for other users).")
+    connection: DatabaseConnectionStatus
+    server_version: str | None = Field(description="Null while the database is unreachable (also below).")
     pgvector_version: str | None
     schema_revision: str | None
     schema_head: str
@@ -142,7 +159,8 @@ class ProjectStatus(BaseModel):
                                                     "git repository of the working directory (its origin remote, "
                                                     "else its root path).")
     root: str | None = Field(description="The repository's root, against which absolute file paths are made "
-                                         "relative (null when not known).")
+                                         "relative (null when not known, and for users other than the "
+                                         "server's own).")
 
 
 class ServerStatus(BaseModel):
@@ -152,12 +170,17 @@ class ServerStatus(BaseModel):
                                                       "ALETHEIA_PROJECT: only global rows then.")
     database: DatabaseStatus
     embedder: EmbedderStatus
-    counts: TableCounts
+    counts: TableCounts | None = Field(description="Null while the database is unreachable.")
 
 
 class PatternCreated(BaseModel):
     id: int
     created: bool = Field(description="False when an identical pattern (same title and content) already existed.")
+
+
+CREATED_BY = ("The user who created it (recorded by the database, not chosen by the caller); null for a pattern "
+              "created before the history was kept.")
+UPDATED_BY = "The user who last changed it (recorded by the database, not chosen by the caller)."
 
 
 class Pattern(BaseModel):
@@ -174,6 +197,8 @@ class Pattern(BaseModel):
                                                               "its repository's root), if any.")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    created_by: str | None = Field(default=None, description=CREATED_BY)
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
 class FoundPattern(BaseModel):
@@ -191,6 +216,20 @@ class FoundPattern(BaseModel):
                                                     "applies everywhere or no file_path was given).")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    created_by: str | None = Field(default=None, description=CREATED_BY)
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
+
+
+class PatternVersion(BaseModel):
+    """One change of a pattern, as eng_pattern_versions records it."""
+
+    pattern_id: int
+    version: int
+    action: Literal["baseline", "create", "update", "delete"]
+    changed_by: str
+    changed_at: datetime
+    note: str | None
+    snapshot: JsonObject = Field(description="The pattern's fields after the change (before it, for a delete).")
 
 
 class FindPatternsResult(BaseModel):
@@ -231,6 +270,14 @@ class ConversationPage(BaseModel):
     items: list[ConversationSummary]
 
 
+class ShortenedText(BaseModel):
+    field: str = Field(description="Where the text is in the stored exchange, as a JSON Pointer (e.g. "
+                                   "/messages/3/content or /response): pass it as get_conversation's `field`.")
+    total_chars: int = Field(description="The whole text's length.")
+    shown_from: int = Field(description="Offset of the first character shown.")
+    shown_chars: int = Field(description="Characters shown: the rest starts at offset shown_from + shown_chars.")
+
+
 class Conversation(BaseModel):
     id: int
     request_id: str | None
@@ -248,3 +295,9 @@ class Conversation(BaseModel):
                                                "generate_context_file) in the same session.")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    shortened: list[ShortenedText] = Field(default_factory=list, description="Texts shortened to fit "
+                                           "MAX_RESPONSE_CHARS (empty: every text is whole).")
+    omitted_messages: list[int] = Field(default_factory=list, description="Indices of the messages left out "
+                                        "to fit MAX_RESPONSE_CHARS (read one with field=/messages/<index>/content).")
+    note: str | None = Field(default=None, description="When something was shortened: what, and how to read it "
+                                                       "whole.")

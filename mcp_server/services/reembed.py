@@ -1,8 +1,9 @@
 """Vectors for rows that wait for one, and re-embedding everything with another model or dimension.
 
 - `ReembedService.fill`: rows stored while the embedder was unavailable, or imported in bulk,
-  get a vector from the current model. The server runs it as a background job (`backfill`)
-  once its embedder is ready and every minute after; `memories import` runs it when done.
+  get a vector from the current model, whichever user they belong to. The server runs it as a
+  background job (`backfill`) once its embedder is ready and every minute after; `memories
+  import` runs it when done.
 - `reembed`: `aletheia-mcp reembed` with the settings' provider, model and dimension. It opens
   the database without the start-up dimension guard (that guard is what sends people here): the
   schema is migrated at the dimension the database already has, then the vectors are rebuilt.
@@ -93,15 +94,22 @@ class ReembedService:
         self.settings = settings
 
     async def fill(self, tables: Sequence[VectorTable] = ALL_TABLES, progress: Progress | None = None) -> int:
-        """Embed the rows of `tables` that have no vector yet; EmbeddingUnavailableError when it cannot."""
+        """Embed the rows of `tables` that have no vector yet, every user's (the server's own user is
+        not the only one: HTTP users' rows wait too); EmbeddingUnavailableError when it cannot.
+
+        Row-level security would limit a pooled connection to the acting user's rows, so this works
+        as the login role, like `reembed`. It only adds vectors computed from each row's own text.
+        """
         await self.embedder.ensure_loaded()
-        async with self.database.connection() as conn:
+        async with self.database.maintenance_connection() as conn:
             return await embed_rows(conn, self.embedder.embed_documents, self.embedder.model,
                                     self.settings.embedding_batch_size, include_other_models=False, tables=tables,
                                     progress=progress)
 
     async def backfill(self) -> None:
         """The background job: embed rows stored while the embedder was unavailable (never raises)."""
+        if not self.database.health.available:
+            return  # the database is being reconnected; the next run (a minute later) catches up
         try:
             done = await self.fill()
             if done:

@@ -1,4 +1,4 @@
-"""`server_status`: version, database, schema, embedder and row counts."""
+"""`server_status`: version, database and its connection, schema, embedder and row counts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def register(mcp: MCPServer) -> None:
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
     )
     async def server_status(ctx: ToolContext) -> ServerStatus:
-        """Report the server's health: version, database (never a password), schema revision, pgvector,
-        the embedder (ready, loading, or why it failed), and how many rows wait for an embedding."""
+        """Report the server's health: version, database (never a password) and its connection (available,
+        or reconnecting: attempts, next retry, last error), schema revision, pgvector, the embedder (ready,
+        loading, or why it failed), and how many rows wait for an embedding. Answers while the database
+        is down too."""
         return await run_tool(ctx, lambda: app_of(ctx).status.report())

