@@ -20,6 +20,7 @@ import anyio
 from mcp_server.db.database import Database, open_database
 from mcp_server.db.embedded import release_embedded_server
 from mcp_server.embeddings import Embedder
+from mcp_server.redact import redactor_from_settings
 from mcp_server.services.conversations import ConversationService
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory import MemoryService
@@ -49,15 +50,18 @@ class AppContext:
     def build(cls, settings: Settings, database: Database, embedder: EmbedderRuntime,
               project: Project | None) -> AppContext:
         provenance = ProvenanceTracker()  # what this process showed each MCP session (services record it)
+        # One for every write path (exchanges, memories, patterns), built once: an invalid
+        # REDACT_EXTRA_PATTERNS stops start-up with a clear message.
+        redactor = redactor_from_settings(settings.redact_secrets, settings.redact_extra_patterns)
         projects = ProjectService(database, project)
         vectors = ReembedService(database, embedder, settings)
         patterns = PatternService(database, embedder, settings, provenance, projects)
         return cls(
             settings=settings, database=database, embedder=embedder,
-            memories=MemoryService(database, embedder, settings, provenance, vectors, projects),
+            memories=MemoryService(database, embedder, settings, provenance, vectors, projects, redactor),
             patterns=patterns,
             rule_files=RuleFileService(patterns, settings, provenance, projects),
-            conversations=ConversationService(database, settings, provenance, projects),
+            conversations=ConversationService(database, settings, provenance, projects, redactor),
             vectors=vectors,
             status=StatusService(database, embedder, settings, projects),
             projects=projects,

@@ -3,10 +3,17 @@
 Two tools live here:
 
 * `redact_url` hides the password of a URL we show (error messages, `doctor`, logs).
-* `Redactor` scrubs secrets (API keys, tokens, private keys, passwords in URLs and in
-  `password=...` style assignments) out of free text and JSON-like structures before an LLM
-  exchange is stored. Each secret becomes `[REDACTED:<rule>]`, so a reader still sees that
-  something was there and what kind of thing it was.
+* `Redactor` scrubs secrets out of free text and JSON-like structures before anything is stored
+  (exchanges, memories, patterns). Each secret becomes `[REDACTED:<rule>]`, so a reader still
+  sees that something was there and what kind of thing it was.
+
+What it finds: the token formats of ~60 providers (mcp_server/redaction/formats.py: GitHub,
+GitLab, OpenAI, Anthropic, AWS, Google, Azure, Slack, Stripe, npm, PyPI, Hugging Face, SendGrid,
+Twilio, Vault, ...), PEM private keys, JWTs, HTTP credentials (`Authorization: Bearer/Basic`,
+`Cookie:` headers, `curl -u user:password`, `.netrc`), passwords in URLs, and values assigned to
+secret-named keys (`DB_PASSWORD=`, `"api_key": "..."`, `AccountKey=`, `secret_key_base:`,
+`PRIVATE_KEY=`), in text and in JSON (keys, header maps, `[name, value]` pairs). Its recall and
+false positives are measured on tests/redaction_corpus.py (`python -m bench.redaction`).
 
 The rules are tuned for precision as much as for recall: an exchange is full of look-alikes (git
 SHAs, UUIDs, digests, base64 images, `max_tokens: 4096`, `password=os.environ[...]`), and mangling
@@ -17,6 +24,7 @@ redacting twice gives the same text and reports 0 the second time.
 
 from __future__ import annotations
 
+import base64
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +32,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+import re2  # type: ignore[import-untyped]  # (google-re2 ships no type information)
+
 from mcp_server.errors import ConfigurationError
+from mcp_server.redaction.formats import TOKEN_FORMATS
 
 
 def redact_url(url: str) -> str:
@@ -63,7 +74,8 @@ class Rule:
     password of a URL). `accept`, when given, is asked about every match and can veto it (return
     False to leave the text alone) for checks a regular expression expresses badly.
 
-    `anchors` is an optimisation: literal strings one of which every match starts with. When given,
+    `anchors` is an optimisation: literal strings one of which every match starts with (or contains
+    `anchor_offset` characters after its start). When given,
     the pattern is only tried where an anchor occurs (found with `str.find`) instead of at every
     position, which matters for patterns the regex engine cannot search quickly (case-insensitive
     alternations, a leading lookbehind or character class). With `anchors_ignore_case` they are
@@ -77,35 +89,27 @@ class Rule:
     accept: Callable[[re.Match[str]], bool] | None = None
     anchors: tuple[str, ...] = ()
     anchors_ignore_case: bool = False
+    anchor_offset: int | tuple[int, ...] = 0  # a match starts this many characters before its anchor
 
 
-# ---- value heuristics shared by `database_url`, `password_assignment` and `Redactor.redact_json`
+# ---- value heuristics shared by the context rules and `Redactor.redact_json`
 
-# Values that say "no value here" rather than being one (type names, schema words, masks).
+# Values that say "no value here" rather than being one (type names, schema words, masks, placeholders).
 _NOT_A_VALUE = frozenset(
     {
-        "string",
-        "secretstr",
-        "secretbytes",
-        "optional",
-        "required",
-        "undefined",
-        "boolean",
-        "number",
-        "integer",
-        "redacted",
-        "hidden",
-        "masked",
-        "omitted",
-        "not set",
-        "notset",
-        "<none>",
+        "string", "secretstr", "secretbytes", "optional", "required", "undefined", "boolean", "number",
+        "integer", "redacted", "hidden", "masked", "omitted", "not set", "notset", "<none>", "none", "null",
+        "changeme", "change_me", "changeit", "replace_me", "replaceme", "placeholder", "example", "dummy",
+        "todo", "tbd", "secret", "password", "token",
     }
 )
+_PLACEHOLDER_PARTS = ("xxxx", "****", "...", "…", "your_", "your-", "yourapi", "_here", "-here", "replace_me",
+                      "changeme", "<", ">")
 _ENV_PREFIXES = ("os.environ", "os.getenv", "environ.get", "getenv", "process.env", "env[", "env(", "env.")
 _DOTTED_NAME_RE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _PATHLIKE_RE = re.compile(r"[/~.]|[A-Za-z]:[\\/]")
+_PROSE_AFTER_RE = re.compile(r"[ \t]+[A-Za-z]")
 
 
 def _words(name: str) -> list[str]:
@@ -126,8 +130,10 @@ def _is_reference(value: str, *, quoted: bool) -> bool:
     low = value.lower()
     if low.startswith(_ENV_PREFIXES) or value.startswith("$") or "${" in value or "$(" in value:
         return True
+    if "{{" in value or "<%" in value:
+        return True
     if quoted:
-        return "{{" in value or "%(" in value or (value.startswith("{") and value.endswith("}"))
+        return "%(" in value or (value.startswith("{") and value.endswith("}"))
     return (
         any(c in value for c in "([{")
         or value.startswith("!")  # a YAML tag: `password: !vault |`, `!Ref DbPassword`
@@ -136,13 +142,28 @@ def _is_reference(value: str, *, quoted: bool) -> bool:
 
 
 def _is_placeholder(value: str) -> bool:
-    """`********`, `xxxxxxxx`, `<your-api-key>`, `[REDACTED]`, `string`, `undefined`: not a secret."""
+    """`********`, `xxxxxxxx`, `<your-api-key>`, `[REDACTED]`, `sk-...`, `changeme`: not a secret."""
+    low = value.lower()
     return (
         len(set(value)) == 1
-        or (value.startswith("<") and value.endswith(">"))
         or (value.startswith("[") and value.endswith("]"))
-        or value.lower() in _NOT_A_VALUE
+        or low in _NOT_A_VALUE
         or MARKER_PREFIX in value
+        or any(part in low for part in _PLACEHOLDER_PARTS)
+    )
+
+
+def _looks_random(value: str, *, min_length: int = 12) -> bool:
+    """A credential-like word: long enough, no spaces, letters and digits mixed, many distinct characters.
+    Used where only the value itself can tell (cookies, `password is X`, header lists)."""
+    return (
+        len(value) >= min_length
+        and not any(c.isspace() for c in value)
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and len(set(value)) >= min(8, len(value) // 2)
+        and not _is_placeholder(value)
+        and not _is_reference(value, quoted=False)
     )
 
 
@@ -170,18 +191,26 @@ def _secret_value(key: str, value: str, *, quoted: bool) -> bool:
 _ALNUM = "A-Za-z0-9"
 
 # Keywords that make `<identifier ending in keyword> = value` a secret assignment. The identifier may
-# carry any prefix (DB_PASSWORD, client_secret, x-api-key, clientSecret, HF_TOKEN) but must end with
-# the keyword, so `max_tokens`, `password_reset_url`, `token_type` and `tokenizer` never match.
+# carry any prefix (DB_PASSWORD, client_secret, x-api-key, clientSecret, HF_TOKEN, DD_APP_KEY) but
+# must end with the keyword, so `max_tokens`, `password_reset_url`, `token_type`, `secret_name` and
+# `tokenizer` never match.
+_KEY_KINDS = r"api|access|secret|private|account|app|application|master|signing|encryption|subscription|auth|license"
 _SECRET_KEYWORDS = (
-    r"passw(?:or)?d(?:[_-]?confirm(?:ation)?)?|passphrase|pwd|secret(?:[_-]?(?:access[_-]?)?key)?|api[_-]?key|token"
+    r"passw(?:or)?d(?:[_-]?confirm(?:ation)?)?|passphrase|pwd|secret[_-]?key[_-]?base"
+    rf"|secret(?:[_-]?(?:access[_-]?)?key)?|(?:{_KEY_KINDS})[ _-]?key|apikey|token"
 )
 _SECRET_KEY_RE = re.compile(rf"(?i:{_SECRET_KEYWORDS})\Z")
 
 _PASSWORD_ASSIGNMENT_RE = re.compile(
     rf"""
     (?P<key>(?i:{_SECRET_KEYWORDS}))
-    (?:\\?["'])?\]?                     # "password": / \"password\": / 'pwd' => / cfg["pwd"] = / user[pwd]=
-    [ \t]*(?:=>|:=|===?|[:=])[ \t]*     # never across a line: "Password:\nPlease..." is prose
+    (?P<close>\\?["'])?\]?              # "password": / \"password\": / 'pwd' => / cfg["pwd"] = / user[pwd]=
+    (?P<sep>
+        [ \t]*(?:=>|:=|===?|[:=])[ \t]*  # never across a line: "Password:\nPlease..." is prose
+      | (?<=["'])\s*,\s*(?=\\?["'])      # ("X-Api-Key", "...") pairs: only for random-looking quoted values
+      | [ \t]+(?:is[ \t]+)?              # `password is X`, `password X`: only for random-looking values,
+        (?=[^\s"'`,;&]{{8}})(?=[^\s"'`,;&]*?[0-9])  # so at least 8 characters and a digit (checked here: cheap)
+    )
     (?P<open>\\?["'])?
     (?P<value>
         (?<=\\")(?:[^"\\\n]|\\(?!")[^\n])+(?=\\"|\n|\Z)  # \"inside an encoded JSON string\"
@@ -195,7 +224,14 @@ _PASSWORD_ASSIGNMENT_RE = re.compile(
 
 
 def _accept_assignment(m: re.Match[str]) -> bool:
-    return _secret_value(m.group("key"), m.group("value"), quoted=m.group("open") is not None)
+    value = m.group("value")
+    quoted = m.group("open") is not None
+    sep = m.group("sep")
+    if "=" not in sep and ":" not in sep and ">" not in sep:  # a comma or a space: the value must tell
+        return (quoted or "," not in sep) and _looks_random(value, min_length=8)
+    if not quoted and value.isalpha() and _PROSE_AFTER_RE.match(m.string, m.end("value")):
+        return False  # "The secret: always write the test first" is a sentence
+    return _secret_value(m.group("key"), value, quoted=quoted)
 
 
 def _accept_url_password(m: re.Match[str]) -> bool:
@@ -204,9 +240,72 @@ def _accept_url_password(m: re.Match[str]) -> bool:
     return not (set(password) == {"*"} or MARKER_PREFIX in password or _is_reference(password, quoted=True))
 
 
+def _accept_token(m: re.Match[str]) -> bool:
+    """A provider token is random: `ghp_xxxx...` or `npm_TOKEN_GOES_HERE`-like text is a placeholder."""
+    token = m.group()
+    return len(set(token)) >= 8 and not _is_placeholder(token)
+
+
+def _accept_twitter(m: re.Match[str]) -> bool:
+    # App-only bearer tokens are URL-encoded (%2B, %3D); a run of A's in base64 data is not one.
+    return "%" in m.group() and _accept_token(m)
+
+
+def _accept_bearer(m: re.Match[str]) -> bool:
+    credential = m.group("secret")
+    if m.group("scheme").lower() == "basic":
+        try:
+            decoded = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return ":" in decoded and decoded.isprintable()
+    return _looks_random(credential, min_length=8)
+
+
+def _accept_cookie(m: re.Match[str]) -> bool:
+    """A Cookie header is redacted when one of its values is a session-like random word."""
+    pairs = (pair.partition("=") for pair in m.group("value").split(";"))
+    return any(sep and _looks_random(value.strip().strip('"'), min_length=10) for _, sep, value in pairs)
+
+
+def _accept_random(m: re.Match[str]) -> bool:
+    return _looks_random(m.group("secret"), min_length=6)
+
+
 def _rule(name: str, pattern: str, anchors: tuple[str, ...], **kwargs: Any) -> Rule:
     return Rule(name, re.compile(pattern), anchors=anchors, **kwargs)
 
+
+_TOKEN_EDGE = r"A-Za-z0-9_-"
+# A token starts after a non-word character (`-` included: `run-ghp_...`), or right after a `\n`-style
+# escape of JSON text held in a string (tool_calls arguments): `"line\nghp_..."`. It ends before one.
+_TOKEN_START = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrt]))"
+_SPECIAL_ACCEPT: dict[str, Callable[[re.Match[str]], bool]] = {"twitter_bearer_token": _accept_twitter}
+
+
+def _format_rules() -> tuple[Rule, ...]:
+    """mcp_server.redaction.formats as rules: each token between token boundaries (a format that
+    starts with its own lookbehind says itself what may precede it)."""
+    return tuple(
+        Rule(
+            name,
+            re.compile(("" if pattern.startswith("(?:(?<") else _TOKEN_START)
+                       + rf"(?:{pattern})(?![{_TOKEN_EDGE}])"),
+            group=group,
+            accept=_SPECIAL_ACCEPT.get(name, _accept_token),
+            anchors=anchors,
+            anchor_offset=offset,
+        )
+        for name, pattern, anchors, offset, group in TOKEN_FORMATS
+    )
+
+
+# The HTTP credentials of a logged request: `Authorization: Bearer X`, `Basic <base64 user:pass>`,
+# `token X` (GitHub), also without the header name (`"Bearer " + ...` is code: not a credential).
+_AUTH_SCHEME_RE = (
+    r"(?<![A-Za-z0-9])(?P<scheme>(?i:bearer|basic|token|bot|sso-key|apikey))[ \t]+"
+    r"(?P<secret>[A-Za-z0-9._~+/=:-]{8,})(?![A-Za-z0-9._~+/=-])"
+)
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     # A whole PEM block (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP ...), whatever its line layout (real
@@ -221,26 +320,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"|(?:(?:\r?\n|\\r\\n|\\n)[ \t]*(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z-]+: ?[^\n\\]*)?)*)",
         ("-----BEGIN ",),
     ),
-    _rule(
-        "anthropic_api_key",
-        rf"(?<![{_ALNUM}_-])sk-ant-(?:api|admin|oat|ort|sid)\d\d-[{_ALNUM}_-]{{32,}}",
-        ("sk-ant-",),
-    ),
-    # Project/service-account/admin keys are long base64url; legacy keys are `sk-` + 48 alnum (any
-    # long alnum run after `sk-` is taken). A digit is required so `sk-learn`-style words never match;
-    # `sk-ant-...` has a dash where these have alnum, so it is never taken for an OpenAI key.
-    _rule(
-        "openai_api_key",
-        rf"(?<![{_ALNUM}_-])sk-(?:(?:proj|svcacct|admin|None)-(?=[{_ALNUM}_-]*[0-9])[{_ALNUM}_-]{{32,}}"
-        rf"|(?=[A-Za-z]*[0-9])[{_ALNUM}]{{32,}}(?![{_ALNUM}_-]))",
-        ("sk-",),
-    ),
-    _rule(
-        "github_token",
-        rf"(?<![{_ALNUM}_])(?:gh[pousr]_[{_ALNUM}]{{36,}}|github_pat_[{_ALNUM}]{{22,}}_[{_ALNUM}]{{59,}})"
-        rf"(?![{_ALNUM}_])",
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    ),
+    *_format_rules(),
     # Only the secret path is replaced: https://hooks.slack.com/services/[REDACTED:slack_webhook]
     _rule(
         "slack_webhook",
@@ -248,20 +328,19 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         ("hooks.slack.com/",),
         group="secret",
     ),
-    # xoxb-<team>-<bot>-<secret>, xoxp-..., xoxa-2-..., xoxe.xoxp-1-..., plus app-level xapp-1-...
-    # A digit segment is required after the prefix so "xoxo-hugs-and-kisses" is left alone.
     _rule(
-        "slack_token",
-        rf"(?<![{_ALNUM}])(?:xox[abposr]|xapp)-(?=[{_ALNUM}-]{{15,}})\d+-[{_ALNUM}-]*[{_ALNUM}]",
-        ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xapp-"),
+        "discord_webhook",
+        r"discord(?:app)?\.com/api/webhooks/\d+/(?P<secret>[A-Za-z0-9_-]{60,})",
+        ("discord.com/", "discordapp.com/"),
+        group="secret",
     ),
+    # A Twilio auth token is 32 hex: taken when it follows its account SID (`AC...:token@`, `Client(sid, token)`).
     _rule(
-        "stripe_key",
-        rf"(?<![{_ALNUM}_])(?:(?:sk|rk)_(?:live|test)|pk_live)_[{_ALNUM}]{{24,}}|whsec_[{_ALNUM}]{{32,}}",
-        ("sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "whsec_"),
+        "twilio_auth_token",
+        r"(?<![A-Za-z0-9])AC[a-f0-9]{32}[\"']?[ \t]*[,:][ \t]*[\"']?(?P<secret>[a-f0-9]{32})(?![A-Za-z0-9])",
+        ("AC",),
+        group="secret",
     ),
-    _rule("google_api_key", r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", ("AIza",)),
-    _rule("aws_access_key", rf"(?<![{_ALNUM}])(?:AKIA|ASIA)[A-Z0-9]{{16}}(?![{_ALNUM}])", ("AKIA", "ASIA")),
     # The 40-character secret has no recognisable shape of its own (a git SHA looks the same), so it
     # is only taken when a key introduces it: aws_secret_access_key=, "SecretAccessKey": "...",
     # `AWS Secret Access Key [None]: ...` (the `aws configure` prompt), "aws secret key is ...".
@@ -283,6 +362,32 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"(?<![A-Za-z0-9_+/-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}(?![A-Za-z0-9_+/-])",
         ("eyJ",),
     ),
+    Rule(
+        "http_authorization",
+        re.compile(_AUTH_SCHEME_RE),
+        group="secret",
+        accept=_accept_bearer,
+        anchors=("bearer", "basic", "token", "bot", "sso-key", "apikey"),
+        anchors_ignore_case=True,
+    ),
+    # `Cookie: a=1; session=<random>` and `Set-Cookie: session=<random>; Path=/`: the header's value.
+    Rule(
+        "cookie",
+        re.compile(r"(?i:(?:set-)?cookie)\\?[\"']?[ \t]*[:=][ \t]*\\?[\"']?(?P<value>[^\r\n\"'\\]+)"),
+        group="value",
+        accept=_accept_cookie,
+        anchors=("cookie",),
+        anchors_ignore_case=True,
+    ),
+    # `curl -u user:password`, `--user user:password`, `.netrc`'s `login me password X`.
+    Rule(
+        "basic_auth_password",
+        re.compile(r"(?:(?<!\S)(?:-u|--user)[ \t=]+[\"']?[^\s:\"'@]+:|\blogin[ \t]+\S+[ \t\r\n]+password[ \t]+)"
+                   r"(?P<secret>[^\s\"']+)"),
+        group="secret",
+        accept=_accept_random,
+        anchors=("-u", "--user", "login"),
+    ),
     # scheme://user:PASSWORD@host for any scheme (postgres, mysql, mongodb+srv, redis, amqp, https
     # ...): only the password is replaced. The password runs to the authority's last "@", so an
     # unencoded "@" in it is still covered. `user:***@host` (redact_url's output) and
@@ -301,7 +406,10 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         _PASSWORD_ASSIGNMENT_RE,
         group="value",
         accept=_accept_assignment,
-        anchors=("pass", "pwd", "secret", "api", "token"),
+        # One anchor per keyword's start; `app` and `auth` only as key words (not "apply", "author").
+        anchors=("pass", "pwd", "secret", "api", "token", "access", "private", "account", "app_", "app-",
+                 "appkey", "app key", "application", "master", "signing", "encryption", "subscription",
+                 "auth_", "auth-", "authkey", "auth key", "license"),
         anchors_ignore_case=True,
     ),
 )
@@ -326,6 +434,7 @@ class Redactor:
             compiled.append(Rule("custom", pattern))
         self._rules: tuple[Rule, ...] = tuple(compiled)
         self._by_key = any(rule.name == "password_assignment" for rule in self._rules)
+        self._index = _AnchorIndex(self._rules)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -337,7 +446,7 @@ class Redactor:
             text = text.replace("\x00", "")
         total = 0
         lowered: str | None = None  # lower-cased `text` for case-insensitive anchors, made when needed
-        for rule in self._rules:
+        for rule in self._index.rules_for(text):
             if rule.anchors_ignore_case and lowered is None:
                 lowered = text.lower()
             new_text, count = _apply(rule, text, lowered)
@@ -347,39 +456,111 @@ class Redactor:
         return text, total
 
     def redact_json(self, value: Any) -> tuple[Any, int]:
-        """Redact every string in a JSON-like structure; return a new structure and the count.
+        """Redact every string in a JSON-like structure, keys included; return a new structure and the count.
 
-        Keys only lose their NULs. A string value under a password-like key (`{"password": "..."}`)
-        is redacted whole when it looks like a secret, because its text alone carries no hint.
-        Lists and tuples keep their type; other values (numbers, booleans, None) are returned as is.
+        A string value under a password-like key (`{"password": "..."}`, `{"X-Api-Key": "..."}`,
+        `{"Authorization": "..."}`) is redacted whole when it looks like a secret, because its text alone
+        carries no hint; so are the values of `[name, value]` pairs and `{"name": ..., "value": ...}`
+        objects (header lists, environment variables). A key that is itself a secret is replaced by its
+        marker (numbered when two would collide). Lists and tuples keep their type; other values
+        (numbers, booleans, None) are returned as is.
         """
         total = 0
 
-        def walk(node: Any) -> Any:
+        def text(node: str) -> str:
             nonlocal total
+            redacted, count = self.redact_text(node)
+            total += count
+            return redacted
+
+        def under_key(key: Any, item: Any) -> Any:
+            nonlocal total
+            if self._by_key and isinstance(key, str) and isinstance(item, str):
+                rule = _secret_under_key(key, item)
+                if rule is not None:
+                    total += 1
+                    return f"{MARKER_PREFIX}{rule}]"
+            return item
+
+        def walk(node: Any) -> Any:
             if isinstance(node, str):
-                redacted, count = self.redact_text(node)
-                total += count
-                return redacted
+                return text(node)
             if isinstance(node, dict):
                 out: dict[Any, Any] = {}
                 for key, item in node.items():
-                    clean_key = key.replace("\x00", "") if isinstance(key, str) else key
-                    new_item = walk(item)
-                    if self._by_key and isinstance(clean_key, str) and isinstance(new_item, str):
-                        found = _SECRET_KEY_RE.search(clean_key)
-                        if found and _secret_value(found.group(), new_item, quoted=True):
-                            new_item = f"{MARKER_PREFIX}password_assignment]"
-                            total += 1
-                    out[clean_key] = new_item
+                    clean_key = text(key) if isinstance(key, str) else key
+                    while clean_key in out:  # two secrets as keys became the same marker
+                        clean_key = f"{clean_key} #{len(out)}"
+                    out[clean_key] = under_key(clean_key, walk(item))
+                named = out.get("name", out.get("key"))
+                if isinstance(named, str) and "value" in out:
+                    out["value"] = under_key(named, out["value"])
                 return out
-            if isinstance(node, list):
-                return [walk(item) for item in node]
-            if isinstance(node, tuple):
-                return tuple(walk(item) for item in node)
+            if isinstance(node, list | tuple):
+                items = [walk(item) for item in node]
+                if len(items) == 2 and isinstance(items[0], str):
+                    items[1] = under_key(items[0], items[1])
+                return items if isinstance(node, list) else tuple(items)
             return node
 
         return walk(value), total
+
+
+_CREDENTIAL_HEADERS = {"authorization": "http_authorization", "proxy-authorization": "http_authorization",
+                       "cookie": "cookie", "set-cookie": "cookie"}
+
+
+def _secret_under_key(key: str, value: str) -> str | None:
+    """The rule that redacts `value` stored under `key` (None: keep it)."""
+    header_rule = _CREDENTIAL_HEADERS.get(key.lower())
+    if header_rule is not None:
+        words = value.replace(";", " ").replace("=", " ").split()
+        return header_rule if any(_looks_random(word, min_length=10) for word in words) else None
+    found = _SECRET_KEY_RE.search(key)
+    if found and _secret_value(found.group(), value, quoted=True):
+        return "password_assignment"
+    return None
+
+
+class _AnchorIndex:
+    """Which rules can match a text, found in one linear pass over it.
+
+    Most strings of an exchange are short (roles, ids, one sentence) and hold no anchor at all; asking
+    each of the ~80 rules in turn (a `str.find` per anchor) would cost far more than the search. An
+    RE2 set of every anchor (`re2.Set`: one automaton, linear time) says which anchors occur: only
+    the rules with one of them run, plus those without anchors. Replacing a secret by a marker only
+    removes anchors from the text outside markers, so the rules found stay those that can match.
+    """
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._anchors: list[tuple[str, bool]] = sorted(
+            {(a.lower() if rule.anchors_ignore_case else a, rule.anchors_ignore_case)
+             for rule in rules for a in rule.anchors})
+        self._set = re2.Set.SearchSet(_RE2_OPTIONS)
+        for anchor, ignore_case in self._anchors:
+            self._set.Add(("(?i)" if ignore_case else "") + re.escape(anchor))
+        self._set.Compile()
+        # for each anchor, the positions of the rules it belongs to; rules without anchors always run
+        self._by_anchor = [frozenset(p for p, rule in enumerate(self.rules) if rule.anchors_ignore_case == ignore_case
+                                     and anchor in (a.lower() if ignore_case else a for a in rule.anchors))
+                           for anchor, ignore_case in self._anchors]
+        self._always = frozenset(p for p, rule in enumerate(self.rules) if not rule.anchors)
+
+    def rules_for(self, text: str) -> list[Rule]:
+        positions = set(self._always)
+        for index in self._set.Match(text) or ():
+            positions |= self._by_anchor[index]
+        return [self.rules[p] for p in sorted(positions)]
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.max_mem = 64 << 20  # room for the DFA of ~150 literals over long texts
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
 
 
 def _candidates(rule: Rule, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
@@ -390,12 +571,13 @@ def _candidates(rule: Rule, text: str, lowered: str | None) -> Iterator[re.Match
         yield from rule.pattern.finditer(text)
         return
     starts: list[int] = []
+    offsets = (rule.anchor_offset,) if isinstance(rule.anchor_offset, int) else rule.anchor_offset
     for anchor in rule.anchors:
-        i = haystack.find(anchor)
+        i = haystack.find(anchor, min(offsets))
         while i >= 0:
-            starts.append(i)
+            starts.extend(i - offset for offset in offsets if offset <= i)
             i = haystack.find(anchor, i + 1)
-    if len(rule.anchors) > 1:
+    if len(rule.anchors) > 1 or len(offsets) > 1:
         starts.sort()
     resume = 0
     match = rule.pattern.match
@@ -428,6 +610,9 @@ def _apply(rule: Rule, text: str, lowered: str | None = None) -> tuple[str, int]
             # means the next marker begins at protected[i], which we overlap if it is before `end`.
             i = bisect_left(protected, start + 1)
             if i % 2 == 1 or (i < len(protected) and protected[i] < end):
+                continue
+            # A match whose context starts inside a marker (`[REDACTED:github_token] X`: "token") is no match.
+            if m.start() < start and bisect_left(protected, m.start() + 1) % 2 == 1:
                 continue
         if rule.accept is not None and not rule.accept(m):
             continue

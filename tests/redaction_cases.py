@@ -130,7 +130,7 @@ SECRETS: list[tuple[str, str, str]] = [
     ("password_assignment", rand(ALNUM, 30), "x-api-key: {s}"),
     ("password_assignment", rand(ALNUM, 40), "access_token={s}&token_type=bearer"),
     ("password_assignment", rand(ALNUM, 40), "auth_token: {s}"),
-    ("password_assignment", "hf_" + rand(ALNUM, 34), "HF_TOKEN={s} huggingface-cli login"),
+    ("huggingface_token", "hf_" + rand(ALNUM, 34), "HF_TOKEN={s} huggingface-cli login"),
     ("password_assignment", rand(ALNUM, 20), "redis.set(token={s})"),
     ("password_assignment", rand(ALNUM, 16), "settings.SECRET_KEY = 'django-insecure-{s}'"),
     ("password_assignment", "correct horse battery staple", "passphrase: '{s}'"),

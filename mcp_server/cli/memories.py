@@ -38,7 +38,8 @@ def memories_import(
                                                             project=project, directory=path.parent),
                           load_embedder=False, project=project)
     out.print(f"Read {report.read} line(s): {report.inserted} imported, {report.duplicates} already stored, "
-              f"{len(report.rejected)} rejected.", highlight=False)
+              f"{len(report.rejected)} rejected"
+              + (f"; {report.redactions} secret(s) redacted." if report.redactions else "."), highlight=False)
     for problem in report.rejected[:20]:
         err.print(f"  {path.name} {problem}", highlight=False)
     if report.embed_error:

@@ -3,11 +3,14 @@
 Shapes accepted for `messages`: the OpenAI chat shape (role + content as a string, a list of
 content parts, or null for an assistant tool call) and the Anthropic shape (role + content
 blocks). `response`: a string or a JSON object. Secrets are redacted (mcp_server.redact) in
-everything stored, NUL characters removed, and the size is bounded by MAX_EXCHANGE_BYTES.
+everything stored, the request_id included (a digest of the original keeps two ids that differ only
+in a secret apart), NUL characters removed, and the size is bounded by MAX_EXCHANGE_BYTES. A model
+reads an exchange through `read`, fitted to MAX_RESPONSE_CHARS (services/response_fit.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -19,7 +22,7 @@ from mcp_server.db.database import Database
 from mcp_server.db.projects import ALL_ROWS
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
-from mcp_server.redact import Redactor, redactor_from_settings
+from mcp_server.redact import Redactor
 from mcp_server.schemas import (
     MAX_CONVERSATION_PAGE,
     MAX_CONVERSATION_QUERY_CHARS,
@@ -32,10 +35,12 @@ from mcp_server.schemas import (
     ConversationScope,
     ConversationSummary,
     LoggedExchange,
+    ShortenedText,
 )
 from mcp_server.services import validation as check
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
+from mcp_server.services.response_fit import MAX_LISTED_CUTS, Path, fit_exchange, parse_pointer, pointer
 from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -111,13 +116,12 @@ def _parse_time(value: Any, field: str) -> datetime | None:
 
 class ConversationService:
     def __init__(self, database: Database, settings: Settings, provenance: ProvenanceTracker,
-                 projects: ProjectService) -> None:
+                 projects: ProjectService, redactor: Redactor) -> None:
         self.database = database
         self.settings = settings
         self.provenance = provenance
         self.projects = projects
-        # Built once: an invalid REDACT_EXTRA_PATTERNS stops start-up with a clear message.
-        self.redactor: Redactor = redactor_from_settings(settings.redact_secrets, settings.redact_extra_patterns)
+        self.redactor = redactor
 
     @property
     def user_id(self) -> str:
@@ -157,10 +161,13 @@ class ConversationService:
                 f"{self.settings.max_exchange_bytes:,}. Log a shorter exchange (e.g. without large attachments)."
             )
         labels = [check.optional_label(v, name, max_chars=MAX_SOURCE_CHARS) for v, name in
-                  ((provider, "provider"), (model, "model"), (request_id, "request_id"))]
+                  ((provider, "provider"), (model, "model"))]
         redacted, count = self.redactor.redact_json({"messages": messages, "response": response,
                                                      "labels": labels})
-        provider, model, rid = redacted["labels"]
+        provider, model = redacted["labels"]
+        rid, rid_count = self._stored_request_id(check.optional_label(request_id, "request_id",
+                                                                      max_chars=MAX_SOURCE_CHARS))
+        count += rid_count
         row = {
             "user_id": self.user_id, "request_id": rid or str(uuid.uuid4()), "provider": provider, "model": model,
             "messages": redacted["messages"], "response": redacted["response"], "status_code": status_code,
@@ -171,6 +178,20 @@ class ConversationService:
             stored, created = await repo.insert_once(conn, row)
         return LoggedExchange(id=stored.id, request_id=stored.request_id or row["request_id"],
                               redactions=stored.redactions, created=created)
+
+    def _stored_request_id(self, request_id: str | None) -> tuple[str | None, int]:
+        """`request_id` as stored: redacted, and when that changed it, followed by a digest of the
+        original, so that two exchanges whose ids differ only in a secret stay two exchanges (and
+        logging the same one again still finds it). The digest is a slow, salted hash: it cannot be
+        turned back into the secret."""
+        if request_id is None:
+            return None, 0
+        redacted, count = self.redactor.redact_text(request_id)
+        if not count:
+            return redacted, 0
+        digest = hashlib.pbkdf2_hmac("sha256", request_id.encode(), f"aletheia-request-id\x1f{self.user_id}".encode(),
+                                     20_000, dklen=8).hex()
+        return f"{redacted}#{digest}", count
 
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
                      since: Any = None, until: Any = None, limit: int = 20, scope: ConversationScope = "project",
@@ -197,13 +218,57 @@ class ConversationService:
             raise InvalidInputError("Pass exactly one of `id` or `request_id`.")
         if row_id is not None:
             check.row_id(row_id)
-        request_id = check.optional_label(request_id, "request_id")
+        given = check.optional_label(request_id, "request_id")
+        request_id, redactions = self._stored_request_id(given)
         async with self.database.connection() as conn:
             conversation = await repo.get(conn, self.user_id, row_id=row_id, request_id=request_id)
+            if conversation is None and redactions and given is not None:
+                # Logged before ids kept a digest of what redaction removed: stored redacted only.
+                conversation = await repo.get(conn, self.user_id, row_id=None,
+                                              request_id=self.redactor.redact_text(given)[0])
         if conversation is None:
             which = f"id {row_id}" if row_id is not None else f"request_id {request_id!r}"
             raise NotFoundError(f"No logged exchange with {which} for this user. Use `search_conversations`.")
         return conversation
+
+    async def read(self, row_id: int | None = None, request_id: str | None = None, field: str | None = None,
+                   offset: int = 0) -> Conversation:
+        """One exchange as a model reads it: fitted to MAX_RESPONSE_CHARS, longest texts shortened
+        first, saying which were and how to read them whole (`field`, a JSON Pointer such as
+        /messages/3/content, shows that text from `offset`)."""
+        conversation = await self.get(row_id, request_id)
+        data = conversation.model_dump(mode="json")
+        asked = None
+        field = field.strip() or None if isinstance(field, str) else field  # "" is no field, as for labels
+        if field is not None:
+            asked = parse_pointer(field, {"messages": data["messages"], "response": data["response"]})
+            if asked is None:
+                raise InvalidInputError(f"`field` {field!r} is not a text of exchange {conversation.id}: pass a "
+                                        "JSON Pointer such as /messages/0/content or /response (those listed "
+                                        "in `shortened` are).")
+        length = len(_get_text(data, asked)) if asked is not None else 0
+        if not 0 <= offset <= length:
+            raise InvalidInputError(f"`offset` must be between 0 and {length} (the length of `field`)."
+                                    if asked is not None else "`offset` needs `field`: the text to read from it.")
+        limit = self.settings.max_response_chars
+        budget = limit
+        for _ in range(4):  # the room reserved for the notes is an estimate: tighten if it was short
+            fitted, cuts, omitted = fit_exchange(data, budget, asked, offset)
+            if not cuts and not omitted:
+                return Conversation.model_validate(fitted)
+            result = Conversation.model_validate({
+                **fitted,
+                "shortened": [ShortenedText(field=pointer(cut.path), total_chars=cut.total_chars,
+                                            shown_from=cut.shown_from, shown_chars=cut.shown_chars)
+                              for cut in cuts[:MAX_LISTED_CUTS]],
+                "omitted_messages": omitted,
+                "note": _shortened_note(conversation.id, limit, len(cuts), len(omitted)),
+            })
+            over = len(result.model_dump_json()) - limit
+            if over <= 0:
+                return result
+            budget -= over + 200
+        return result
 
     async def export_jsonl(self, out: IO[str], since: Any = None, until: Any = None, model: str | None = None,
                            project: str | None = None) -> int:
@@ -240,3 +305,23 @@ class ConversationService:
             purged = await self.purge(days)
             if purged:
                 logger.info("purged %d logged exchange(s) older than %d days", purged, days)
+
+
+def _get_text(data: dict[str, Any], path: Path) -> str:
+    node: Any = data
+    for key in path:
+        node = node[key]
+    return str(node)
+
+
+def _shortened_note(row_id: int, limit: int, cuts: int, omitted: int) -> str:
+    parts = []
+    if cuts:
+        listed = f" (the first {MAX_LISTED_CUTS} are listed)" if cuts > MAX_LISTED_CUTS else ""
+        parts.append(f"{cuts} text(s) were shortened, longest first{listed}: see `shortened`")
+    if omitted:
+        parts.append(f"{omitted} message(s) from the middle were left out: see `omitted_messages`")
+    return (f"This exchange is longer than MAX_RESPONSE_CHARS={limit:,}: " + "; ".join(parts) + ". To read a "
+            f"text whole, call get_conversation(id={row_id}, field=<its JSON Pointer>, offset=<shown_from + "
+            f"shown_chars>) again, page by page; or run `aletheia-mcp conversations show {row_id}` for the "
+            "whole exchange.")

@@ -23,6 +23,7 @@ from mcp_server.db.projects import ALL_ROWS
 from mcp_server.db.vectors import MEMORIES
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
+from mcp_server.redact import Redactor
 from mcp_server.repository import find_repository
 from mcp_server.schemas import (
     MAX_MEMORY_PAGE,
@@ -54,13 +55,16 @@ def _not_found(memory_id: int) -> NotFoundError:
 
 class MemoryService:
     def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
-                 provenance: ProvenanceTracker, vectors: ReembedService, projects: ProjectService) -> None:
+                 provenance: ProvenanceTracker, vectors: ReembedService, projects: ProjectService,
+                 redactor: Redactor) -> None:
         self.database = database
         self.embedder = embedder
         self.settings = settings
         self.provenance = provenance
         self.vectors = vectors
         self.projects = projects
+        # Memories are injected into later prompts: a secret in one must not be stored (nor embedded).
+        self.redactor = redactor
 
     @property
     def user_id(self) -> str:
@@ -69,10 +73,11 @@ class MemoryService:
 
     async def remember(self, content: str, source: str | None = None, metadata: dict[str, Any] | None = None,
                        scope: WriteScope = "project", project: str | None = None) -> RememberResult:
-        """Store a memory under the current project (`scope="global"`: for every project)."""
-        text = check.content(content, self.settings.max_content_chars)
-        label = check.optional_label(source, "source")
-        meta = check.metadata(metadata) or {}
+        """Store a memory under the current project (`scope="global"`: for every project), its secrets
+        redacted."""
+        text, label, meta, redactions = self._redacted(check.content(content, self.settings.max_content_chars),
+                                                       check.optional_label(source, "source"),
+                                                       check.metadata(metadata) or {})
         target = self.projects.write_target(scope, project)
         project_id = await self.projects.id_to_write(target)
         # Embed first, then insert-or-find in one statement: one round trip for new content
@@ -83,7 +88,13 @@ class MemoryService:
             memory_id, created, model = await repo.insert(conn, self.user_id, project_id, text, label, meta, vector,
                                                           self.embedder.model)
         return RememberResult(id=memory_id, created=created, embedded=model == self.embedder.model,
-                              project=target.key if target else None)
+                              project=target.key if target else None, redactions=redactions)
+
+    def _redacted(self, text: str | None, label: str | None,
+                  meta: dict[str, Any] | None) -> tuple[Any, str | None, Any, int]:
+        """The text, source and metadata of a memory with their secrets redacted, and how many."""
+        redacted, count = self.redactor.redact_json([text, label, meta])
+        return redacted[0], redacted[1], redacted[2], count
 
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
                      metadata: dict[str, Any] | None = None, min_score: float | None = None,
@@ -122,9 +133,9 @@ class MemoryService:
         memory_id = check.row_id(memory_id)
         if content is None and source is None and metadata is None:
             raise InvalidInputError("Nothing to update: pass `content`, `source` and/or `metadata`.")
-        text = check.content(content, self.settings.max_content_chars) if content is not None else None
-        label = check.optional_label(source, "source")
-        meta = check.metadata(metadata)
+        text, label, meta, _ = self._redacted(
+            check.content(content, self.settings.max_content_chars) if content is not None else None,
+            check.optional_label(source, "source"), check.metadata(metadata))
         vector = None
         if text is not None:
             vectors = await self.embedder.try_embed_documents([text])
@@ -176,7 +187,7 @@ class MemoryService:
         # Parsing and validating a batch (~17 us a line) runs in a worker thread while PostgreSQL
         # inserts the previous one (to_tsvector and the index entries, ~70 us a row): the two overlap.
         batches = memory_jsonl.batches(lines, report, self.settings.max_content_chars,
-                                       current.key if current else None)
+                                       current.key if current else None, self.redactor)
         user = self.user_id
         async with self.database.connection() as conn:
             await repo.prepare_import(conn)

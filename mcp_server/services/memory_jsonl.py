@@ -3,6 +3,7 @@
 Line format: {"content": str, "source": str|null, "metadata": object, "created_at": ISO-8601,
 "project": str|null}. A line without `project` goes to the import's project; `null` is global.
 Lines are validated like `remember`'s arguments; a bad line is reported by number and skipped.
+Secrets in content, source and metadata are redacted as `remember` redacts them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from mcp_server.db.memories import MemoryExport, content_hash
 from mcp_server.errors import InvalidInputError
+from mcp_server.redact import Redactor
 from mcp_server.repository import check_project_name
 from mcp_server.services import validation as check
 
@@ -27,6 +29,7 @@ class ImportReport:
     inserted: int = 0
     duplicates: int = 0
     rejected: list[str] = field(default_factory=list)  # "line N: reason"
+    redactions: int = 0  # secrets replaced by [REDACTED:<rule>] before storing
     embedded: int = 0  # rows given a vector after the import
     embed_error: str | None = None  # why they were not, when embedding was asked for and failed
 
@@ -35,8 +38,10 @@ class ImportReport:
 ParsedLine = tuple[str, str, str | None, str, datetime | None, str | None]
 
 
-def parse_line(raw: str, max_chars: int, project: str | None) -> ParsedLine:
-    """A valid line as a row to import (into `project` unless the line names its own)."""
+def parse_line(raw: str, max_chars: int, project: str | None,
+               redactor: Redactor | None = None) -> tuple[ParsedLine, int]:
+    """A valid line as a row to import (into `project` unless the line names its own), its secrets
+    redacted, and how many were."""
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -55,11 +60,14 @@ def parse_line(raw: str, max_chars: int, project: str | None) -> ParsedLine:
             raise InvalidInputError("`created_at` is not an ISO-8601 timestamp") from None
     if "project" in item:
         project = None if item["project"] is None else check_project_name(item["project"])
-    return text, content_hash(text), source, json.dumps(meta), created_at, project
+    count = 0
+    if redactor is not None:
+        (text, source, meta), count = redactor.redact_json([text, source, meta])
+    return (text, content_hash(text), source, json.dumps(meta), created_at, project), count
 
 
 def batches(lines: Iterable[str], report: ImportReport, max_chars: int,
-            project: str | None) -> Iterator[list[ParsedLine]]:
+            project: str | None, redactor: Redactor | None = None) -> Iterator[list[ParsedLine]]:
     """Valid rows in batches of IMPORT_BATCH_ROWS; counts every line read and rejected in `report`."""
     batch: list[ParsedLine] = []
     for number, raw in enumerate(lines, start=1):
@@ -67,10 +75,12 @@ def batches(lines: Iterable[str], report: ImportReport, max_chars: int,
             continue
         report.read += 1
         try:
-            batch.append(parse_line(raw, max_chars, project))
+            row, redacted = parse_line(raw, max_chars, project, redactor)
         except InvalidInputError as exc:
             report.rejected.append(f"line {number}: {exc}")
             continue
+        batch.append(row)
+        report.redactions += redacted
         if len(batch) >= IMPORT_BATCH_ROWS:
             yield batch
             batch = []

@@ -71,6 +71,12 @@ def register(mcp: MCPServer) -> None:
         ctx: ToolContext,
         id: RowId | None = None,
         request_id: str | None = None,
+        field: Annotated[str | None, Field(description="Read this text of the exchange (a JSON Pointer listed in "
+                                                       "`shortened`, e.g. /messages/3/content) from `offset`.")] = None,
+        offset: Annotated[int, Field(ge=0, description="Where to start reading `field` (shown_from + "
+                                                       "shown_chars of the previous part).")] = 0,
     ) -> Conversation:
-        """Read one logged exchange in full, with the memory and pattern ids that were in context."""
-        return await run_tool(ctx, lambda: app_of(ctx).conversations.get(id, request_id))
+        """Read one logged exchange, with the memory and pattern ids that were in context. An exchange
+        longer than MAX_RESPONSE_CHARS comes back with its longest texts shortened, listed in `shortened`
+        with how to read each whole (`field` and `offset`)."""
+        return await run_tool(ctx, lambda: app_of(ctx).conversations.read(id, request_id, field, offset), fitted=True)

@@ -12,7 +12,7 @@ import pytest
 from mcp_server.app_context import open_app
 from mcp_server.errors import InvalidInputError
 from mcp_server.settings import Settings
-from tests.helpers import make_settings
+from tests.helpers import make_settings, sql
 
 pytestmark = pytest.mark.anyio
 
@@ -75,3 +75,15 @@ async def test_update_refuses_content_another_memory_has(settings: Settings) -> 
         with pytest.raises(InvalidInputError, match=f"Memory {first.id} already has exactly this content"):
             await app.memories.update(second.id, content="We deploy blue/green.")
         assert (await app.memories.get(second.id)).content == "We deploy on Tuesdays."
+
+
+async def test_import_redacts_secrets_in_every_field(settings: Settings, database_url: str) -> None:
+    token = "npm_" + "q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K8"
+    lines = [json.dumps({"content": f"//registry.npmjs.org/:_authToken={token}", "source": f"npmrc {token}",
+                         "metadata": {"npm_token": token, "kind": "config"}})]
+    async with open_app(settings, load_in_background=False) as app:
+        report = await app.memories.import_jsonl(lines)
+    [row] = await sql(database_url, "SELECT content, source, metadata::text AS metadata FROM memory_shards")
+    assert token not in f"{row['content']} {row['source']} {row['metadata']}"
+    assert row["content"] == "//registry.npmjs.org/:_authToken=[REDACTED:npm_token]"
+    assert (report.inserted, report.redactions) == (1, 3)

@@ -189,3 +189,82 @@ async def test_nul_characters_are_removed(client: Client, database_url: str) -> 
     )
     row = (await sql(database_url, "SELECT messages, response FROM raw_conversations"))[0]
     assert json.loads(row["messages"])[0]["content"] == "ab" and json.loads(row["response"]) == {"text": "cd"}
+
+
+async def test_request_ids_differing_only_in_a_secret_stay_two_exchanges(client: Client, database_url: str) -> None:
+    """A redacted request_id must not make a second, different exchange a "duplicate" (issue 16, item 4)."""
+    ids = ["run-ghp_" + "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5", "run-ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"]
+    logged = [await call(client, "log_exchange", {"messages": [{"role": "user", "content": f"question {i}"}],
+                                                  "response": f"answer {i}", "request_id": rid})
+              for i, rid in enumerate(ids)]
+    assert [entry["created"] for entry in logged] == [True, True]
+    assert logged[0]["id"] != logged[1]["id"]
+    assert logged[0]["request_id"] != logged[1]["request_id"]
+    for entry, rid in zip(logged, ids, strict=True):
+        assert entry["request_id"].startswith("run-[REDACTED:github_token]#") and rid[4:] not in entry["request_id"]
+    again = await call(client, "log_exchange", {"messages": [{"role": "user", "content": "question 0"}],
+                                                "response": "answer 0", "request_id": ids[0]})
+    assert again == {**logged[0], "created": False}  # still idempotent
+    found = await call(client, "get_conversation", {"request_id": ids[1]})
+    assert found["id"] == logged[1]["id"] and found["response"] == "answer 1"
+    rows = await sql(database_url, "SELECT request_id FROM raw_conversations ORDER BY id")
+    assert [r["request_id"] for r in rows] == [entry["request_id"] for entry in logged]
+    # A row logged before ids kept the digest (stored redacted only) is still found by its original id.
+    await sql(database_url, "UPDATE raw_conversations SET request_id = split_part(request_id, '#', 1) WHERE id = $1",
+              logged[1]["id"])
+    assert (await call(client, "get_conversation", {"request_id": ids[1]}))["id"] == logged[1]["id"]
+
+
+def _size(result: dict[str, object]) -> int:
+    return len(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+
+
+async def test_get_conversation_fits_max_response_chars_and_says_how_to_read_the_rest(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Issue 16, item 8: 147,133 characters were returned against 60,000. Many medium messages and one
+    long answer: the longest texts are cut first, each cut is listed, and `field`/`offset` read it whole."""
+    limit = 20_000
+    settings = make_settings(database_url, tmp_path, max_response_chars=limit)
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}: " + "word " * 90}
+                for i in range(300)]
+    answer = "".join(f"line {i:05d} of the final answer.\n" for i in range(3_000))  # ~90,000 characters
+    async with Client(create_server(settings)) as client:
+        logged = await call(client, "log_exchange", {"messages": messages, "response": answer})
+        exchange = await call(client, "get_conversation", {"id": logged["id"]})
+        assert _size(exchange) <= limit
+        assert exchange["note"] and f"conversations show {logged['id']}" in exchange["note"]
+        shortened = {entry["field"]: entry for entry in exchange["shortened"]}
+        assert shortened["/response"]["total_chars"] == len(answer)
+        assert exchange["response"].startswith("line 00000")
+        shown = len(exchange["messages"])
+        assert exchange["omitted_messages"] == list(range(1, 300 - shown + 1))
+        assert exchange["messages"][0]["content"].startswith("message 0:")
+        assert exchange["messages"][-1]["content"].startswith("message 299:")
+
+        # page through the answer with field/offset: the pages put together are the whole text
+        pages, offset = [], 0
+        while offset < len(answer):
+            part = await call(client, "get_conversation", {"id": logged["id"], "field": "/response",
+                                                           "offset": offset})
+            assert _size(part) <= limit
+            [entry] = [e for e in part["shortened"] if e["field"] == "/response"]
+            assert entry["shown_from"] == offset and entry["shown_chars"] > limit // 2
+            pages.append(part["response"][: entry["shown_chars"]])
+            offset += entry["shown_chars"]
+        assert "".join(pages) == answer
+
+        middle = await call(client, "get_conversation", {"id": logged["id"], "field": "/messages/150/content"})
+        assert messages[150]["content"] in json.dumps(middle)
+        assert _size(middle) <= limit
+
+        bad = await call_error(client, "get_conversation", {"id": logged["id"], "field": "/messages/999/content"})
+        assert "JSON Pointer" in bad
+        beyond = await call_error(client, "get_conversation", {"id": logged["id"], "field": "/response",
+                                                               "offset": len(answer) + 1})
+        assert "`offset` must be between 0 and" in beyond
+
+        small = await call(client, "log_exchange", {"messages": [{"role": "user", "content": "hi"}],
+                                                    "response": "hello"})
+        whole = await call(client, "get_conversation", {"id": small["id"]})
+        assert (whole["shortened"], whole["omitted_messages"], whole["note"]) == ([], [], None)

@@ -33,7 +33,7 @@ async def test_tools_are_listed_with_schemas_and_annotations(client: Client) -> 
 async def test_remember_then_recall_by_meaning_and_keywords(client: Client) -> None:
     stored = await call(client, "remember", {"content": "We deploy with blue/green on Kubernetes.",
                                              "source": "adr", "metadata": {"team": "infra"}})
-    assert stored == {"id": stored["id"], "created": True, "embedded": True, "project": None}
+    assert stored == {"id": stored["id"], "created": True, "embedded": True, "project": None, "redactions": 0}
     await call(client, "remember", {"content": "Lunch is at noon on Fridays."})
 
     recalled = await call(client, "recall", {"query": "kubernetes deploy", "limit": 5})
@@ -161,3 +161,22 @@ async def test_server_status_reports_database_embedder_and_counts(client: Client
     assert status["embedder"] == {"provider": "hashing", "model": "hashing-v2", "dimension": 384,
                                   "state": "ready", "detail": None}
     assert status["counts"]["memories"] == 1 and status["counts"]["memories_awaiting_embedding"] == 0
+
+
+async def test_remember_and_update_store_secrets_redacted(client: Client, database_url: str) -> None:
+    """A memory is injected into later prompts: a token in one must never be stored (issue 16, item 4)."""
+    first, second = "ghp_" + "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5", "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
+    stored = await call(client, "remember", {"content": f"CI pushes with {first} to the mirror.",
+                                             "source": "notes", "metadata": {"GITHUB_TOKEN": first}})
+    [row] = await sql(database_url, "SELECT content, metadata::text AS metadata FROM memory_shards")
+    assert row["content"] == "CI pushes with [REDACTED:github_token] to the mirror."
+    assert first not in row["metadata"] and "[REDACTED:github_token]" in row["metadata"]
+    assert stored["redactions"] == 2
+
+    updated = await call(client, "update_memory", {"id": stored["id"],
+                                                   "content": f"CI now pushes with {second} instead."})
+    [row] = await sql(database_url, "SELECT content FROM memory_shards")
+    assert row["content"] == "CI now pushes with [REDACTED:github_token] instead."
+    assert updated["content"] == row["content"]
+    recalled = await call(client, "recall", {"query": "CI pushes mirror"})
+    assert all(first not in r["content"] and second not in r["content"] for r in recalled["results"])
