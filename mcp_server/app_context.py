@@ -55,7 +55,7 @@ class AppContext:
         redactor = redactor_from_settings(settings.redact_secrets, settings.redact_extra_patterns)
         projects = ProjectService(database, project)
         vectors = ReembedService(database, embedder, settings)
-        patterns = PatternService(database, embedder, settings, provenance, projects)
+        patterns = PatternService(database, embedder, settings, provenance, projects, redactor)
         return cls(
             settings=settings, database=database, embedder=embedder,
             memories=MemoryService(database, embedder, settings, provenance, vectors, projects, redactor),

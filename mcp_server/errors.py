@@ -67,6 +67,10 @@ class NotFoundError(AletheiaError):
     """A row with the given id does not exist (for this user)."""
 
 
+class PermissionDeniedError(AletheiaError):
+    """The acting user may not do this (e.g. change patterns when ALETHEIA_PATTERN_MAINTAINERS excludes them)."""
+
+
 class RuleFileError(InvalidInputError):
     """A rule file that cannot be imported (reported per file; the others still import)."""
 

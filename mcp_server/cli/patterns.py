@@ -1,4 +1,4 @@
-"""`aletheia-mcp patterns import|export|list`."""
+"""`aletheia-mcp patterns import|export|list|history|restore`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import typer
 from mcp_server.cli.common import err, out, progress, project_option, with_app
 from mcp_server.schemas import MAX_PATTERN_LISTING
 
-app = typer.Typer(help="Import, export and list engineering patterns.", no_args_is_help=True)
+app = typer.Typer(help="Import, export and list engineering patterns; see and undo their changes.",
+                  no_args_is_help=True)
 
 
 @app.command("import")
@@ -63,3 +64,27 @@ def patterns_list(
         table.add_row(str(p.id), p.title or "", p.strategy_type or "", ", ".join(p.tags),
                       ", ".join(p.target_contexts) or "(everywhere)", p.project or "(global)", p.source_path or "")
     out.print(table)
+
+
+@app.command("history")
+def patterns_history(pattern_id: int = typer.Argument(..., metavar="ID", help="The pattern's id.")) -> None:
+    """Every change of a pattern: version, what happened, who did it, when (a deleted pattern keeps it)."""
+    from rich.table import Table
+
+    versions = with_app(lambda a: a.patterns.history(pattern_id), load_embedder=False)
+    table = Table("version", "action", "by", "at", "title", "note")
+    for v in versions:
+        table.add_row(str(v.version), v.action, v.changed_by, v.changed_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                      str(v.snapshot.get("title") or ""), v.note or "")
+    out.print(table)
+
+
+@app.command("restore")
+def patterns_restore(
+    pattern_id: int = typer.Argument(..., metavar="ID", help="The pattern's id."),
+    version: int = typer.Option(..., "--version", help="The version to go back to (`patterns history ID`)."),
+) -> None:
+    """Put a pattern back as it was at a version (recorded as a new version); brings back a deleted one."""
+    restored = with_app(lambda a: a.patterns.restore(pattern_id, version))
+    out.print(f"Pattern {restored.id} restored to version {version}: {restored.title or '(untitled)'}.",
+              highlight=False)

@@ -127,6 +127,9 @@ eng_patterns = Table(
     Column("source_path", Text, nullable=True),
     # 0018
     Column("project_id", BigInteger, nullable=True),
+    # 0019: set by a trigger from the acting user (aletheia.user_id), never by the application
+    Column("created_by", Text, nullable=True),
+    Column("updated_by", Text, nullable=True),
     Index("ix_eng_patterns_tags", "tags", postgresql_using="gin"),
     Index("ix_eng_patterns_context_keys", "context_keys", postgresql_using="gin"),
     Index("uq_eng_patterns_source", text("(COALESCE(project_id, 0::bigint))"), "source_path",
@@ -134,6 +137,21 @@ eng_patterns = Table(
     Index("ix_eng_patterns_strategy_type", "strategy_type"),
     Index("ix_eng_patterns_last_updated", text("last_updated DESC")),
     Index("ix_eng_patterns_content_tsv", "content_tsv", postgresql_using="gin"),
+)
+
+# 0019: every change of a pattern (written by a trigger on eng_patterns; the application only reads)
+eng_pattern_versions = Table(
+    "eng_pattern_versions",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("pattern_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("changed_by", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("note", Text, nullable=True),
+    Column("snapshot", JSONB, nullable=False),
+    Index("uq_eng_pattern_versions_pattern_version", "pattern_id", "version", unique=True),
 )
 
 

@@ -34,6 +34,10 @@ GENERATED_PREFIX = "aletheia-"
 CURSOR_RULES_DIR = ".cursor/rules"
 COPILOT_MAIN = ".github/copilot-instructions.md"
 COPILOT_DIR = ".github/instructions"
+# Anything in stored text that a reader of the file could take for one of our markers (any case or
+# spacing): escaped as `<\!--`, which markdown shows as the same text but no parser takes for a
+# comment, so a pattern cannot end (or start) the generated section and leave lines behind.
+_MARKER_LIKE = re.compile(r"<!--(?=\s*/?\s*aletheia\s*:)", re.IGNORECASE)
 _YAML_SPECIAL = re.compile(r"^[\s\-?:,\[\]{}#&*!|>'\"%@`]|: | #|^$")
 
 
@@ -58,6 +62,11 @@ def slug(pattern: Pattern) -> str:
     return f"{base or 'pattern'}-{pattern.id}"
 
 
+def escape_markers(text: str) -> str:
+    """Stored text made unable to open or close a generated section."""
+    return _MARKER_LIKE.sub(r"<\\!--", text)
+
+
 def _group_name(pattern: Pattern) -> str:
     if pattern.strategy_type:
         return pattern.strategy_type.replace("_", " ").replace("-", " ").strip().capitalize()
@@ -72,7 +81,7 @@ def markdown_section(patterns: Sequence[Pattern], heading: str = "Engineering pa
     groups: dict[str, list[Pattern]] = defaultdict(list)
     for pattern in patterns:
         groups[_group_name(pattern)].append(pattern)
-    lines = [BEGIN, GENERATED_NOTE, "", f"# {heading}", ""]
+    lines = [f"# {heading}", ""]
     for name in sorted(groups, key=lambda g: (g == "General", g)):
         lines += [f"## {name}", ""]
         for pattern in groups[name]:
@@ -81,8 +90,8 @@ def markdown_section(patterns: Sequence[Pattern], heading: str = "Engineering pa
                 globs = ", ".join(f"`{g}`" for g in pattern.target_contexts)
                 lines += [f"_Applies to: {globs}_", ""]
             lines += [pattern.content.strip(), ""]
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+    body = escape_markers("\n".join(lines))
+    return "\n".join([BEGIN, GENERATED_NOTE, "", body, END]) + "\n"
 
 
 def _yaml_scalar(value: str) -> str:
@@ -99,7 +108,7 @@ def cursor_rule(pattern: Pattern) -> str:
     if pattern.title:
         lines += [f"# {pattern.title}", ""]
     lines.append(pattern.content.strip())
-    return "\n".join(lines) + "\n"
+    return escape_markers("\n".join(lines)) + "\n"
 
 
 def copilot_instruction(pattern: Pattern) -> str:
@@ -109,7 +118,7 @@ def copilot_instruction(pattern: Pattern) -> str:
     if pattern.title:
         lines += [f"# {pattern.title}", ""]
     lines.append(pattern.content.strip())
-    return "\n".join(lines) + "\n"
+    return escape_markers("\n".join(lines)) + "\n"
 
 
 def render(fmt: str, patterns: Sequence[Pattern]) -> Rendered:

@@ -20,14 +20,16 @@ full-text index, so any word of a long rule file still finds it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mcp_server.db import patterns as repo
 from mcp_server.db.database import Database
 from mcp_server.db.projects import Scope
 from mcp_server.db.vectors import pattern_embedding_text
-from mcp_server.errors import InvalidInputError, NotFoundError
+from mcp_server.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from mcp_server.identity import current_user_id
+from mcp_server.redact import Redactor
 from mcp_server.rules.globs import (
     ContextMatch,
     context_keys,
@@ -46,6 +48,7 @@ from mcp_server.schemas import (
     FoundPattern,
     Pattern,
     PatternCreated,
+    PatternVersion,
     ReadScope,
     WriteScope,
 )
@@ -122,12 +125,35 @@ class PatternInput:
 
 class PatternService:
     def __init__(self, database: Database, embedder: EmbedderRuntime, settings: Settings,
-                 provenance: ProvenanceTracker, projects: ProjectService) -> None:
+                 provenance: ProvenanceTracker, projects: ProjectService, redactor: Redactor) -> None:
         self.database = database
         self.embedder = embedder
         self.settings = settings
         self.provenance = provenance
         self.projects = projects
+        # A pattern is injected into every agent's context: a secret pasted into one must not travel.
+        self.redactor = redactor
+
+    def _redacted(self, item: PatternInput) -> PatternInput:
+        """`item` with secrets replaced in every text field but its globs (which name files)."""
+        fields = {"content": item.content, "title": item.title, "tags": list(item.tags),
+                  "strategy_type": item.strategy_type, "author": item.author, "metadata": item.meta}
+        clean, count = self.redactor.redact_json(fields)
+        if not count:
+            return item
+        return replace(item, content=clean["content"], title=clean["title"], tags=tuple(clean["tags"]),
+                       strategy_type=clean["strategy_type"], author=clean["author"],
+                       metadata=tuple(clean["metadata"].items()))
+
+    def require_maintainer(self) -> None:
+        """Patterns are shared by every user: a deployment may let only its maintainers change them."""
+        maintainers = self.settings.pattern_maintainers
+        user = current_user_id(self.settings.user_id)
+        if maintainers and user not in maintainers:
+            raise PermissionDeniedError(
+                f"User {user!r} may read patterns but not change them: this server lets only its pattern "
+                f"maintainers ({', '.join(maintainers)}) add, change, import, delete or restore them "
+                "(ALETHEIA_PATTERN_MAINTAINERS). Ask one of them, or keep it as a memory with `remember`.")
 
     async def _vectors(self, items: Sequence[PatternInput]) -> list[Any] | None:
         return await self.embedder.try_embed_documents([i.embedding_text() for i in items])
@@ -142,8 +168,9 @@ class PatternService:
                   scope: WriteScope = "project", project: str | None = None) -> PatternCreated:
         """Store a new pattern in the current project (`scope="global"`: for every project); the same
         title and content again there returns the existing id."""
-        item = PatternInput.build(self.settings, content, title, tags, strategy_type, target_contexts, author,
-                                  metadata)
+        self.require_maintainer()
+        item = self._redacted(PatternInput.build(self.settings, content, title, tags, strategy_type,
+                                                 target_contexts, author, metadata))
         target = self.projects.write_target(scope, project)
         project_id = await self.projects.id_to_write(target)
         async with self.database.connection() as conn:
@@ -158,6 +185,8 @@ class PatternService:
 
     async def upsert_many(self, items: Sequence[PatternInput]) -> list[tuple[int, bool]]:
         """Insert or update by (project, source_path, title), all in one transaction (import batches)."""
+        self.require_maintainer()
+        items = [self._redacted(item) for item in items]
         vectors = await self._vectors(items) if items else None
         rows = []
         for index, item in enumerate(items):
@@ -183,18 +212,19 @@ class PatternService:
         return pattern
 
     async def update(self, pattern_id: int, **changes: Any) -> Pattern:
+        self.require_maintainer()
         pattern_id = check.row_id(pattern_id)
         given = {k: v for k, v in changes.items() if v is not None}
         if not given:
             raise InvalidInputError("Nothing to update: pass at least one field to change.")
         current = await self.get(pattern_id)
-        merged = PatternInput.build(
+        merged = self._redacted(PatternInput.build(
             self.settings,
             content=given.get("content", current.content), title=given.get("title", current.title),
             tags=given.get("tags", current.tags), strategy_type=given.get("strategy_type", current.strategy_type),
             target_contexts=given.get("target_contexts", current.target_contexts),
             author=given.get("author", current.author), metadata=given.get("metadata", current.metadata),
-        )
+        ))
         columns = merged.columns()
         columns.pop("source_path")
         if merged.embedding_text() != pattern_embedding_text(current.title, current.content, current.metadata):
@@ -208,11 +238,58 @@ class PatternService:
         return pattern
 
     async def delete(self, pattern_id: int) -> DeleteResult:
+        self.require_maintainer()
         pattern_id = check.row_id(pattern_id)
         async with self.database.connection() as conn:
             if not await repo.delete(conn, pattern_id):
                 raise _not_found(pattern_id)
         return DeleteResult(deleted=True)
+
+    async def history(self, pattern_id: int) -> list[PatternVersion]:
+        """Every change of a pattern, oldest first; a deleted pattern keeps its history."""
+        pattern_id = check.row_id(pattern_id)
+        async with self.database.connection() as conn:
+            versions = await repo.history(conn, pattern_id)
+        if not versions:
+            raise NotFoundError(f"Pattern {pattern_id} has no history: no pattern with that id was ever stored "
+                                "(since history began).")
+        return versions
+
+    async def restore(self, pattern_id: int, version: int) -> Pattern:
+        """Put a pattern back as it was at `version` (a new version records the restore); a deleted
+        pattern comes back under its old id."""
+        self.require_maintainer()
+        pattern_id = check.row_id(pattern_id)
+        number = check.int_range(version, "version", 1, 2**31 - 1)
+        async with self.database.connection() as conn:
+            old = await repo.version(conn, pattern_id, number)
+        if old is None:
+            raise NotFoundError(f"Pattern {pattern_id} has no version {number}: "
+                                f"`aletheia-mcp patterns history {pattern_id}` lists its versions.")
+        fields = old.snapshot
+        # (Redacted again: a version from before redaction covered a field may still hold a secret.)
+        item = self._redacted(PatternInput.build(
+            self.settings, fields.get("content"), fields.get("title"), fields.get("tags"), fields.get("strategy_type"),
+            fields.get("target_contexts"), fields.get("author"), fields.get("metadata"),
+            source_path=fields.get("source_path")))
+        vectors = await self._vectors([item])
+        columns = self._with_vector(item.columns(), vectors[0] if vectors else None)
+        if vectors is None:
+            columns.update(embedding=None, embedding_model=None)  # the backfill embeds it later
+        columns["project_id"] = fields.get("project_id")
+        async with self.database.connection() as conn, conn.transaction():
+            holder = await repo.holder_of_source(conn, columns["project_id"], item.source_path, item.title, pattern_id)
+            if holder is not None:
+                raise InvalidInputError(
+                    f"Pattern {holder} now holds what version {number} was imported from ({item.source_path}, "
+                    f"titled {item.title!r}); delete or rename it first. Nothing was changed.")
+            await repo.note_change(conn, f"restored version {number}")
+            restored = await repo.update(conn, pattern_id, columns)
+            if restored is None:
+                await repo.insert_with_id(conn, pattern_id, columns)
+                restored = await repo.get(conn, pattern_id)
+        assert restored is not None
+        return restored
 
     async def find(self, file_path: str | None = None, query: str | None = None, tags: Any = None,
                    strategy_type: str | None = None, limit: int = 10, project: str | None = None, *,

@@ -99,6 +99,7 @@ class RuleFileService:
         names its own (see read_rule_file). Identity is
         (project, file path relative to the repository's root, title): re-importing updates.
         `progress_total(files)` returns the callback told how many files each batch finished."""
+        self.patterns.require_maintainer()  # before reading any file
         named = self.projects.explicit(project)
         report = PatternImportReport()
         try:

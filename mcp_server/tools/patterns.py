@@ -33,6 +33,9 @@ Globs = Annotated[list[str], Field(description="Gitignore-style globs relative t
                                                "pattern applies, e.g. [\"api/*.py\", \"tests/**\"]; "
                                                "empty = everywhere.")]
 Tags = Annotated[list[str], Field(description="Labels such as [\"api\", \"testing\"].")]
+Author = Annotated[str | None, Field(description="Free-text credit for whoever formulated the convention. Not "
+                                     "checked: the database itself records the acting user as created_by and "
+                                     "updated_by.")]
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -47,7 +50,7 @@ def register(mcp: MCPServer) -> None:
         strategy_type: Annotated[str | None, Field(description="A kind such as 'convention', 'testing', "
                                                                "'security', 'architecture'.")] = None,
         target_contexts: Globs | None = None,
-        author: str | None = None,
+        author: Author = None,
         metadata: Annotated[dict[str, Any] | None, Field(description="Extra JSON labels.")] = None,
         scope: WriteScopeArgument = "project",
         project: ProjectArgument = None,
@@ -69,7 +72,7 @@ def register(mcp: MCPServer) -> None:
         tags: Tags | None = None,
         strategy_type: str | None = None,
         target_contexts: Globs | None = None,
-        author: str | None = None,
+        author: Author = None,
         metadata: dict[str, Any] | None = None,
     ) -> Pattern:
         """Change a pattern; only the fields given change (a list given replaces the old list)."""
@@ -85,7 +88,8 @@ def register(mcp: MCPServer) -> None:
     @mcp.tool(title="Delete pattern", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True,
                                                                   idempotent_hint=False, open_world_hint=False))
     async def delete_pattern(id: PatternId, ctx: ToolContext) -> DeleteResult:
-        """Delete a pattern for everyone using this database. This cannot be undone."""
+        """Delete a pattern for everyone using this database. Its history is kept: a maintainer can bring it
+        back with `aletheia-mcp patterns restore ID --version N`."""
         return await run_tool(ctx, lambda: app_of(ctx).patterns.delete(id))
 
     @mcp.tool(title="Find patterns", annotations=READ)

@@ -300,3 +300,25 @@ async def test_projects_keep_every_row_of_the_previous_release_and_downgrade(
         await migrate.upgrade(target(database_url), settings)  # and up again
     finally:
         await conn.close()
+
+
+async def test_patterns_of_the_previous_release_start_their_history_and_keep_it_across_a_downgrade(
+    database_url: str, settings: Settings
+) -> None:
+    await migrate.upgrade(target(database_url), settings, "0018")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("INSERT INTO eng_patterns (content, title, author) VALUES ('Run tests.', 'Testing', 'x')")
+        await migrate.upgrade(target(database_url), settings)
+        # Who made it is unknown (author is free text); its text today is version 1, to go back to.
+        version = await conn.fetchrow("SELECT version, action, changed_by, snapshot FROM eng_pattern_versions")
+        assert (version["version"], version["action"], version["changed_by"]) == (1, "baseline", "unknown")
+        assert '"content": "Run tests."' in version["snapshot"]
+        assert await conn.fetchval("SELECT created_by FROM eng_patterns") is None
+        await migrate.downgrade(target(database_url), settings, "0018")
+        assert await conn.fetchval("SELECT content FROM eng_patterns") == "Run tests."
+        await conn.execute("UPDATE eng_patterns SET content = 'Run all tests.'")  # no trigger left behind
+        await migrate.upgrade(target(database_url), settings)
+        assert await conn.fetchval("SELECT count(*) FROM eng_pattern_versions") == 1
+    finally:
+        await conn.close()
