@@ -82,8 +82,8 @@ def split_front_matter(text: str, lenient: bool) -> tuple[dict[str, Any], str]:
 def _globs(value: Any, field: str) -> list[str]:
     if value is None or value == "":
         return []
-    if isinstance(value, str):
-        return [g.strip() for g in value.split(",") if g.strip()]
+    if isinstance(value, str):  # `*.tsx, src/**/*.{ts,js}`: commas inside braces are the glob's own
+        return [g.strip() for g in _split_outside_braces(value) if g.strip()]
     if isinstance(value, list) and all(isinstance(g, str) for g in value):
         return value
     raise RuleFileError(f"`{field}` must be a glob string or a list of globs")
@@ -100,6 +100,20 @@ def _heading(line: str) -> tuple[int, str] | None:
     text = line[level:].strip()
     title = text.rstrip("#").rstrip() or text  # closing hashes are decoration (`## Title ##`)
     return (level, title) if title else None
+
+
+def _split_outside_braces(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
 
 
 def _first_heading(body: str) -> tuple[str | None, str]:

@@ -322,3 +322,20 @@ async def test_patterns_of_the_previous_release_start_their_history_and_keep_it_
         assert await conn.fetchval("SELECT count(*) FROM eng_pattern_versions") == 1
     finally:
         await conn.close()
+
+
+async def test_brace_globs_stored_before_get_the_keys_of_their_alternatives(
+    database_url: str, settings: Settings
+) -> None:
+    await migrate.upgrade(target(database_url), settings, "0019")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("INSERT INTO eng_patterns (content, target_contexts, context_keys) VALUES "
+                           "('x', ARRAY['**/*.{ts,tsx}'], ARRAY['e:{ts,tsx}']), "
+                           "('y', ARRAY['api/*.py'], ARRAY['d:api'])")
+        await migrate.upgrade(target(database_url), settings)
+        keys = [r["context_keys"] for r in await conn.fetch("SELECT context_keys FROM eng_patterns ORDER BY id")]
+        assert keys == [["e:ts", "e:tsx"], ["d:api"]]
+        assert await conn.fetchval("SELECT count(*) FROM eng_pattern_versions WHERE version > 1") == 0
+    finally:
+        await conn.close()

@@ -13,11 +13,13 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from mcp_server.errors import InvalidInputError
 from mcp_server.rules.globs import (
+    MAX_BRACE_ALTERNATIVES,
     MAX_GLOB_CHARS,
     MAX_GLOB_WILDCARDS,
     MAX_PATH_CHARS,
     canonical,
     context_keys,
+    expand_braces,
     glob_matches,
     match_contexts,
     normalize_glob,
@@ -129,21 +131,21 @@ PATH_TEXT = st.text(alphabet="ab/.-]{},[\\! \té:\n#", min_size=1, max_size=12)
 @given(pieces=st.lists(GLOB_PIECES, min_size=1, max_size=8), raw_path=PATH_TEXT)
 def test_every_glob_means_what_it_meant_before_re2(pieces: list[str], raw_path: str) -> None:
     """The old engine is the oracle, on globs too short to backtrack for long: brackets (`[[]`,
-    `[!a]`, `[[:alpha:]]`), Windows separators, braces (literal) and odd characters keep their meaning."""
+    `[!a]`, `[[:alpha:]]`), Windows separators and odd characters keep their meaning; a glob with
+    braces means what any of its alternatives meant."""
     try:
         glob = normalize_glob("".join(pieces))
         path = normalize_path(raw_path)
     except InvalidInputError:
         assume(False)
         return
-    expected = old_engine_matches(glob, path)
-    assert glob_matches(glob, path) is bool(expected), (glob, path)
+    prefix = "!" if glob.startswith("!") else ""
+    expected = any(old_engine_matches(prefix + alternative, path)
+                   for alternative in expand_braces(glob.removeprefix("!")))
+    assert glob_matches(glob, path) is expected, (glob, path)
 
 
 @pytest.mark.parametrize(("glob", "path", "expected"), [
-    ("{a,b}.py", "{a,b}.py", True),  # braces are literal (expanding them is another issue's)
-    ("{a,b}.py", "a.py", False),
-    ("src/*.{ts,tsx}", "src/app.ts", False),
     ("[[]x].md", "[x].md", True),  # `[` inside brackets is literal, as it was for Python's `re`
     ("[!a]b", "cb", True),
     ("[!a]b", "ab", False),
@@ -154,6 +156,39 @@ def test_every_glob_means_what_it_meant_before_re2(pieces: list[str], raw_path: 
 def test_edge_semantics_kept(glob: str, path: str, expected: bool) -> None:
     assert glob_matches(normalize_glob(glob), normalize_path(path)) is expected
     assert old_engine_matches(normalize_glob(glob), normalize_path(path)) is expected
+
+
+@pytest.mark.parametrize(("glob", "path", "expected"), [
+    # Braces are alternatives, as in minimatch (Cursor) and VS Code (Copilot's applyTo).
+    ("src/**/*.{ts,tsx}", "src/a.tsx", True),
+    ("src/**/*.{ts,tsx}", "src/ui/a.ts", True),
+    ("src/**/*.{ts,tsx}", "src/a.js", False),
+    ("**/*.{ts,tsx,js}", "lib/x.js", True),
+    ("{a,b}.py", "a.py", True),
+    ("{a,b}.py", "{a,b}.py", False),
+    ("{api,web}/**", "web/index.html", True),
+    ("a{b,{c,d}}e.md", "ade.md", True),  # nested
+    ("{x}.py", "{x}.py", True),  # no comma: literal
+    ("*.{ts", "a.{ts", True),  # unclosed: literal
+    ("!src/**/*.{gen,min}.js", "src/a.min.js", True),  # (a negation matches what it excludes)
+])
+def test_braces_are_alternatives(glob: str, path: str, expected: bool) -> None:
+    assert glob_matches(normalize_glob(glob), normalize_path(path)) is expected
+
+
+def test_brace_globs_get_the_candidate_keys_of_each_alternative() -> None:
+    # The key decides which patterns are checked at all: a brace glob must be found by each of its
+    # alternatives' files (`e:{ts,tsx}` would find none).
+    assert context_keys(["**/*.{ts,tsx}"]) == ["e:ts", "e:tsx"]
+    assert context_keys(["{api,web}/**"]) == ["d:api", "d:web"]
+    for glob, path in (("**/*.{ts,tsx}", "src/a.tsx"), ("{api,web}/**", "web/x.html")):
+        assert set(context_keys([glob])) & set(path_keys(path))
+
+
+def test_a_glob_expanding_to_too_many_alternatives_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match=f"more than {MAX_BRACE_ALTERNATIVES} alternatives"):
+        normalize_glob("{a,b}" * 6 + ".py")
+    assert len(expand_braces(normalize_glob("{a,b}" * 5 + ".py"))) == 32
 
 
 def test_hostile_glob_still_means_what_it_says() -> None:

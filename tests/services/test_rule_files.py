@@ -30,6 +30,14 @@ def test_cursor_mdc_with_unquoted_glob_string(tmp_path: Path) -> None:
     assert rule.meta["description"] == "React conventions" and rule.meta["format"] == "cursor_mdc"
 
 
+def test_brace_globs_are_split_only_outside_their_braces(tmp_path: Path) -> None:
+    [cursor] = parse(tmp_path, ".cursor/rules/web.mdc",
+                     "---\nglobs: src/**/*.{ts,tsx}, *.{css,scss},docs/*.md\n---\nX.\n")
+    assert cursor.target_contexts == ("src/**/*.{ts,tsx}", "*.{css,scss}", "docs/*.md")
+    [copilot] = parse(tmp_path, "web.instructions.md", "---\napplyTo: '**/*.{ts,tsx,js}'\n---\nY.\n")
+    assert copilot.target_contexts == ("**/*.{ts,tsx,js}",)
+
+
 def test_cursor_mdc_with_glob_list_and_always_apply(tmp_path: Path) -> None:
     [scoped] = parse(tmp_path, "a.mdc", "---\nglobs:\n  - 'api/*.py'\n  - 'tests/**'\n---\nBody.\n")
     assert scoped.target_contexts == ("api/*.py", "tests/**") and scoped.title == "a"

@@ -134,3 +134,13 @@ async def test_secrets_in_a_pattern_are_redacted_before_it_is_stored(client: Cli
     assert token not in row["author"] and token not in row["tags"]
     versions = await sql(database_url, "SELECT snapshot::text AS snapshot FROM eng_pattern_versions")
     assert versions and all(token not in v["snapshot"] for v in versions)  # nor in its history
+
+
+async def test_a_brace_glob_applies_to_each_of_its_alternatives(client: Client) -> None:
+    pattern_id = await add(client, title="Components", content="Function components.",
+                           target_contexts=["src/**/*.{ts,tsx}"])
+    for path, applies in (("src/a.tsx", True), ("src/ui/b.ts", True), ("src/c.js", False)):
+        found = await call(client, "find_patterns", {"file_path": path})
+        assert [p["id"] for p in found["results"]] == ([pattern_id] if applies else []), path
+    generated = await call(client, "generate_context_file", {"format": "cursor_mdc"})
+    assert "globs: src/**/*.{ts,tsx}\n" in generated["files"][0]["content"]
