@@ -39,6 +39,9 @@ MAX_CONVERSATION_PAGE = 200  # search_conversations(limit)
 MAX_PATTERN_LISTING = 10_000  # `patterns list --limit`
 MAX_SOURCE_CHARS = 200  # a memory's source, an exchange's provider / model / request_id
 MAX_TITLE_CHARS = 300  # a pattern's title
+# A pattern's text: rule files reach ~60 KB, far over what a memory may be (MAX_CONTENT_CHARS); only
+# the start is embedded (db/vectors.PATTERN_EMBED_CHARS), the full-text index holds all of it.
+MAX_PATTERN_CHARS = 100_000
 MAX_LABEL_CHARS = 100  # a pattern's tag or strategy_type
 MAX_TAGS = 50
 MAX_METADATA_BYTES = 16_384  # JSON of a metadata object

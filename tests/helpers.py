@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncpg
 import httpx2
 from mcp import Client
@@ -54,6 +55,21 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["ALETHEIA_ENV_FILE"] = ""  # not the developer's ~/.config/aletheia/.env either
     env.update(extra)
     return env
+
+
+# --- the CLI in a subprocess -------------------------------------------------------------------
+
+
+def cli(args: list[str], cwd: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`aletheia-mcp ARGS` on database `url` with the hashing embedder, output one line per message."""
+    environment = clean_env(DATABASE_URL=url, EMBEDDING_PROVIDER="hashing", COLUMNS="200", **env)
+    return subprocess.run([sys.executable, "-m", "mcp_server", *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=300)
+
+
+async def run_cli(args: list[str], cwd: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`cli` from an async test (in a worker thread: the event loop keeps running)."""
+    return await anyio.to_thread.run_sync(lambda: cli(args, cwd, url, **env))
 
 
 # --- databases ----------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
-"""`aletheia-mcp patterns import|export|list|history|restore`."""
+"""`aletheia-mcp patterns import|export|list|delete|history|restore`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mcp_server.cli.common import err, out, progress, project_option, with_app
-from mcp_server.schemas import MAX_PATTERN_LISTING
+from mcp_server.schemas import MAX_PATTERN_LISTING, Pattern
+
+if TYPE_CHECKING:
+    from mcp_server.app_context import AppContext
 
 app = typer.Typer(help="Import, export and list engineering patterns; see and undo their changes.",
                   no_args_is_help=True)
@@ -18,15 +22,24 @@ def patterns_import(
     paths: list[Path] = typer.Argument(..., help="Rule files or folders (searched recursively)."),
     project: str | None = project_option("Project (e.g. github.com/org/repo) for every "
                                          "file; default: ALETHEIA_PROJECT, else each file's git repository."),
+    prune: bool = typer.Option(False, "--prune", help="Delete the patterns of each file imported now that are no "
+                                                      "longer in it (a section renamed or removed)."),
 ) -> None:
     """Import Cursor (.mdc, .cursorrules), Copilot (*.instructions.md), AGENTS.md, CLAUDE.md and markdown rules.
 
     Each file's patterns belong to its git repository's project. Identity is (project, file path
-    relative to the repository's root, title): re-importing updates."""
+    relative to the repository's root, title): re-importing updates what changed. Files that
+    `context generate` wrote are skipped; a file `patterns export` wrote imports back to its own
+    pattern. Exit status 2 when a file or path could not be imported (the others are)."""
     with progress("importing rule files") as start:
-        report = with_app(lambda a: a.rule_files.import_files(paths, start, project), project=project)
+        report = with_app(lambda a: a.rule_files.import_files(paths, start, project, prune=prune), project=project)
+    skipped = f" {len(report.generated)} generated file(s) skipped." if report.generated else ""
     out.print(f"{report.files} file(s): {report.created} pattern(s) created, {report.updated} updated, "
-              f"{len(report.problems)} file(s) with problems.", highlight=False)
+              f"{report.unchanged} unchanged, {len(report.problems)} file(s) with problems.{skipped}", highlight=False,
+              soft_wrap=True)  # one line, whatever the terminal's width: scripts read it
+    for pruned in report.pruned:
+        out.print(f"  pruned pattern {pruned.id} ({pruned.title or 'untitled'}): no longer in {pruned.source_path}",
+                  highlight=False, soft_wrap=True)
     for problem in report.problems:
         err.print(f"  {problem.path}: {problem.reason}", highlight=False, soft_wrap=True)
     for warning in report.warnings:
@@ -64,6 +77,21 @@ def patterns_list(
         table.add_row(str(p.id), p.title or "", p.strategy_type or "", ", ".join(p.tags),
                       ", ".join(p.target_contexts) or "(everywhere)", p.project or "(global)", p.source_path or "")
     out.print(table)
+
+
+@app.command("delete")
+def patterns_delete(pattern_id: int = typer.Argument(..., metavar="ID", help="The pattern's id.")) -> None:
+    """Delete a pattern (its history is kept: `patterns restore ID --version N` brings it back)."""
+
+    async def delete(app: AppContext) -> Pattern:
+        pattern = await app.patterns.get(pattern_id)
+        await app.patterns.delete(pattern_id)
+        return pattern
+
+    deleted = with_app(delete, load_embedder=False)
+    out.print(f"Deleted pattern {deleted.id}: {deleted.title or '(untitled)'}. `aletheia-mcp patterns history "
+              f"{deleted.id}` lists its versions; `patterns restore {deleted.id} --version N` brings it back.",
+              highlight=False, soft_wrap=True)
 
 
 @app.command("history")

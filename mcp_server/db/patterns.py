@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import numpy as np
@@ -60,29 +60,78 @@ async def insert(conn: Connection, fields: dict[str, Any]) -> int:
     ))
 
 
-async def upsert_by_source(conn: Connection, fields: dict[str, Any]) -> tuple[int, bool]:
-    """Insert, or update the pattern with the same (project, source_path, title); returns (id, created)."""
+Upsert = Literal["created", "updated", "unchanged"]
+
+# Identity columns (the conflict target) and derived ones that are not worth a write of their own:
+# a row whose other columns equal the file's is left alone (no version, no last_updated change).
+_NOT_COMPARED = {"source_path", "title", "project_id", "embedding", "embedding_model"}
+
+
+async def upsert_by_source(conn: Connection, fields: dict[str, Any]) -> tuple[int, Upsert]:
+    """Insert, or update the pattern with the same (project, source_path, title) unless it already
+    holds the same fields; returns (id, what happened)."""
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in {"source_path", "title"})
+    compared = [c for c in columns if c not in _NOT_COMPARED]
     row = await conn.fetchrow(
         f"""
         INSERT INTO eng_patterns ({', '.join(columns)}) VALUES ({placeholders})
         ON CONFLICT ((COALESCE(project_id, 0)), source_path, (COALESCE(title, ''))) WHERE source_path IS NOT NULL
         DO UPDATE SET {updates}, last_updated = now()
+        WHERE ({', '.join(f'eng_patterns.{c}' for c in compared)})
+              IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in compared)})
         RETURNING id, (xmax = 0) AS created
         """,
         *fields.values(),
     )
-    assert row is not None
-    return int(row["id"]), bool(row["created"])
+    if row is not None:
+        return int(row["id"]), "created" if row["created"] else "updated"
+    same = await conn.fetchval(
+        "SELECT id FROM eng_patterns WHERE COALESCE(project_id, 0) = COALESCE($1::bigint, 0) AND source_path = $2 "
+        "AND COALESCE(title, '') = COALESCE($3, '')", fields.get("project_id"), fields["source_path"],
+        fields.get("title"))
+    assert same is not None  # the conflict found it, in this transaction
+    return int(same), "unchanged"
 
 
-async def upsert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[int, bool]]:
-    """`upsert_by_source` for each row, all in one transaction (an import batch)."""
+async def upsert_many(conn: Connection, rows: Sequence[dict[str, Any]],
+                      sole: Sequence[bool] | None = None) -> list[tuple[int, Upsert]]:
+    """`upsert_by_source` for each row, all in one transaction (an import batch). A row marked
+    `sole` is the only pattern of its file: when its title changed (an edited description, or how
+    titles are derived), the file's one stored pattern takes the new title first, so it is updated
+    in place (same id, same history) instead of a second pattern being created next to it."""
     async with conn.transaction():
         await use_bulk_gin_pending_list(conn)
-        return [await upsert_by_source(conn, row) for row in rows]
+        results = []
+        for index, row in enumerate(rows):
+            if sole is not None and sole[index] and row.get("source_path") is not None:
+                await _retitle_sole(conn, row.get("project_id"), row["source_path"], row.get("title"))
+            results.append(await upsert_by_source(conn, row))
+        return results
+
+
+async def _retitle_sole(conn: Connection, project_id: int | None, source_path: str, title: str | None) -> None:
+    await conn.execute(
+        """
+        UPDATE eng_patterns p SET title = $3
+        WHERE COALESCE(p.project_id, 0) = COALESCE($1::bigint, 0) AND p.source_path = $2
+          AND p.title IS DISTINCT FROM $3
+          AND NOT EXISTS (SELECT FROM eng_patterns o WHERE o.id <> p.id AND o.source_path = p.source_path
+                          AND COALESCE(o.project_id, 0) = COALESCE(p.project_id, 0))
+        """,
+        project_id, source_path, title,
+    )
+
+
+async def prune_source(conn: Connection, project_id: int | None, source_path: str,
+                       keep: Sequence[int]) -> list[tuple[int, str | None]]:
+    """Delete the patterns imported from `source_path` into the project (None: global) but those
+    in `keep` (what the file holds now); returns the (id, title) of each deleted one."""
+    records = await conn.fetch(
+        "DELETE FROM eng_patterns WHERE COALESCE(project_id, 0) = COALESCE($1::bigint, 0) AND source_path = $2 "
+        "AND NOT (id = ANY($3::bigint[])) RETURNING id, title", project_id, source_path, list(keep))
+    return sorted((int(r["id"]), r["title"]) for r in records)
 
 
 async def after_bulk_write(conn: Connection, written: int) -> None:

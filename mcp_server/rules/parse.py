@@ -6,6 +6,10 @@ and `copilot-instructions.md`, `AGENTS.md` / `CLAUDE.md` (split into one pattern
 section), and any other markdown (one pattern; optional YAML front matter with title, tags,
 strategy_type, target_contexts, author, metadata, project: the format `patterns export` writes).
 
+Titles: the front matter's `title` (as written), else its `description`, else the first heading, else
+the file's name (a bare dot-name like `.cursor`: the first line of text); made plain (no `**`, no
+backticks) and cut at a word to MAX_TITLE_CHARS. Sectioned files are titled by their headings.
+
 A pattern's import identity is (project, source_path, title); sync.source_path_of says what the path is.
 Drafts hold what the file says; the service that stores them validates it (services/rule_files.py).
 """
@@ -17,12 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from markdown_it import MarkdownIt
 
 from mcp_server.errors import RuleFileError
 from mcp_server.rules.render import strip_marked
+from mcp_server.schemas import MAX_TITLE_CHARS
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 SECTIONED_NAMES = {"agents.md", "claude.md", "copilot-instructions.md"}
+_INLINE = MarkdownIt("commonmark").enable("strikethrough")
+_SEEN_TOKENS = {"text", "code_inline", "image"}  # what a reader sees of a line (an image: its alt text)
+_LINE_TITLE_CHARS = 100  # a title made from a file's first line of text
+_LIST_MARK = re.compile(r"\A(?:[-*+>]|\d{1,9}[.)])[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,50 @@ def _split_outside_braces(text: str) -> list[str]:
     return parts
 
 
+def _within(text: str, limit: int) -> str:
+    """`text` on one line, cut after a whole word (and marked with an ellipsis) to fit `limit`."""
+    words = " ".join(text.split())
+    if len(words) <= limit:
+        return words
+    cut = words[:limit - 1]
+    if words[limit - 1] != " " and " " in cut:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
+def _plain(markdown: str) -> str:
+    """The words of a line of markdown without its marks: `**Persona**`, `` `make` ``, links, HTML tags."""
+    source = " ".join(markdown.split())[:MAX_TITLE_CHARS + 60]  # bounded parsing time; the title is cut anyway
+    children = [child for block in _INLINE.parseInline(source) for child in block.children or ()]
+    words = " ".join("".join(c.content for c in children if c.type in _SEEN_TOKENS).split())
+    return words or source
+
+
+def _title(markdown: str, limit: int = MAX_TITLE_CHARS) -> str:
+    return _within(_plain(markdown), limit)
+
+
+def _stated_title(front: dict[str, Any]) -> str | None:
+    """The front matter's `title` (as written: `patterns export` writes it back), else its `description`."""
+    if front.get("title"):
+        title = str(front["title"])
+        return title if len(title) <= MAX_TITLE_CHARS else _within(title, MAX_TITLE_CHARS)
+    if front.get("description"):
+        return _title(str(front["description"]))
+    return None
+
+
+def _name_title(name: str, body: str) -> str:
+    """The title of a file that states none: its name, unless that is a bare dot-name (`.cursor`) or
+    empty, which says nothing of the rule: then its first line of text."""
+    if name and not name.startswith("."):
+        return name
+    for line in body.splitlines():
+        if line.strip():
+            return _title(_LIST_MARK.sub("", line.strip()), _LINE_TITLE_CHARS)
+    return name
+
+
 def _first_heading(body: str) -> tuple[str | None, str]:
     """The first `#` heading (as a title, when nothing but blank lines comes before it) and the body
     without it."""
@@ -133,7 +187,7 @@ def _first_heading(body: str) -> tuple[str | None, str]:
 def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
     """(title, content) for the intro and each `##` section of an AGENTS.md-style file."""
     title, rest = _first_heading(body)
-    heading = title or fallback_title
+    heading = _title(title) if title else fallback_title
     sections: list[tuple[str, str]] = []
     current_title = heading
     current_lines: list[str] = []
@@ -142,7 +196,7 @@ def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
         if found is not None and found[0] == 2:
             if "\n".join(current_lines).strip():
                 sections.append((current_title, "\n".join(current_lines).strip()))
-            current_title, current_lines = found[1], []
+            current_title, current_lines = _title(found[1]), []
         else:
             current_lines.append(line)
     if "\n".join(current_lines).strip():
@@ -151,8 +205,8 @@ def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
     unique = []
     for section_title, content in sections:  # (source_path, title) is the identity: keep titles unique
         seen[section_title] = seen.get(section_title, 0) + 1
-        unique.append((section_title if seen[section_title] == 1 else f"{section_title} ({seen[section_title]})",
-                       content))
+        suffix = "" if seen[section_title] == 1 else f" ({seen[section_title]})"
+        unique.append((_within(section_title, MAX_TITLE_CHARS - len(suffix)) + suffix, content))
     return unique
 
 
@@ -189,12 +243,19 @@ def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDra
 
     fallback = file_name.removesuffix(".instructions.md").removesuffix(".mdc").removesuffix(".md")
     fallback = "Cursor rules" if kind == "cursorrules" else fallback
-    if kind == "sectioned":
+    if kind == "sectioned":  # titled by their sections' headings
         pieces = _sections(body, str(front.get("title") or fallback))
     else:
+        # The front matter's title or description says what the rule is about better than a first
+        # heading (often generic: "Persona") or the file's name; the body then stays whole.
         heading, rest = _first_heading(body)
-        title = str(front["title"]) if front.get("title") else heading or fallback
-        pieces = [(title, (rest if heading and not front.get("title") else body).strip())]
+        stated = _stated_title(front)
+        if stated:
+            pieces = [(stated, body.strip())]
+        elif heading:
+            pieces = [(_title(heading), rest.strip())]
+        else:
+            pieces = [(_name_title(fallback, body), body.strip())]
     pieces = [(t, c) for t, c in pieces if c]
     if not pieces:
         raise RuleFileError("the file has no content")

@@ -169,8 +169,10 @@ def strip_marked(text: str) -> str:
 
 
 def export_markdown(pattern: Pattern) -> str:
-    """A pattern as markdown with front matter that parse.parse_rule_file reads back to the same pattern."""
-    front: dict[str, Any] = {"title": pattern.title, "project": pattern.project}
+    """A pattern as markdown with front matter that parse.parse_rule_file reads back to the same pattern;
+    `pattern_id` and `source_path` are its import identity (services/rule_files.py honours them)."""
+    front: dict[str, Any] = {"title": pattern.title, "project": pattern.project, "pattern_id": pattern.id,
+                             "source_path": pattern.source_path}
     for key in ("tags", "strategy_type", "target_contexts", "author"):
         value = getattr(pattern, key)
         if value:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcp_server.errors import RuleFileError
 from mcp_server.rules import render
 from mcp_server.schemas import ContextFiles, Pattern
 
@@ -22,8 +21,30 @@ def is_rule_file(path: Path) -> bool:
     return name.endswith((".mdc", ".md")) or name == ".cursorrules"
 
 
-def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Rule files among `paths` (folders are walked recursively, skipping VCS and build folders)."""
+def is_generated_file(path: Path) -> bool:
+    """A per-pattern file that `context generate` wrote (`.cursor/rules/aletheia-*.mdc`,
+    `.github/instructions/aletheia-*.instructions.md`): importing it would copy its pattern."""
+    folder = "/".join(path.absolute().parent.parts[-2:])
+    return path.name.startswith(render.GENERATED_PREFIX) and folder in (render.CURSOR_RULES_DIR, render.COPILOT_DIR)
+
+
+def is_only_generated(text: str) -> bool:
+    """A shared file (AGENTS.md, CLAUDE.md, copilot-instructions.md) holding nothing but the
+    section `context generate` wrote: nothing of a person's to import."""
+    return render.BEGIN in text and not render.strip_marked(text).strip()
+
+
+@dataclass
+class Discovered:
+    files: list[Path] = field(default_factory=list)  # rule files to read
+    generated: list[Path] = field(default_factory=list)  # our own generated files, skipped
+    missing: list[Path] = field(default_factory=list)  # paths that do not exist
+
+
+def discover(paths: Iterable[Path]) -> Discovered:
+    """Rule files among `paths` (folders are walked recursively, skipping VCS and build folders),
+    without the files we generated; a path that does not exist is listed, not fatal."""
+    found = Discovered()
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
@@ -31,11 +52,12 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
                 for name in sorted(files):
                     candidate = Path(root) / name
                     if is_rule_file(candidate):
-                        yield candidate
+                        (found.generated if is_generated_file(candidate) else found.files).append(candidate)
         elif path.is_file():
-            yield path
+            (found.generated if is_generated_file(path) else found.files).append(path)
         else:
-            raise RuleFileError(f"{path}: no such file or folder")
+            found.missing.append(path)
+    return found
 
 
 def source_path_of(path: Path, root: Path | None) -> str:

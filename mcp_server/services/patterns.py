@@ -41,6 +41,7 @@ from mcp_server.rules.globs import (
 from mcp_server.schemas import (
     MAX_FIND_LIMIT,
     MAX_LABEL_CHARS,
+    MAX_PATTERN_CHARS,
     MAX_TAGS,
     MAX_TITLE_CHARS,
     DeleteResult,
@@ -95,8 +96,11 @@ class PatternInput:
     def build(cls, settings: Settings, content: Any, title: Any = None, tags: Any = None, strategy_type: Any = None,
               target_contexts: Any = None, author: Any = None, metadata: Any = None,
               source_path: str | None = None, project: str | None = None) -> PatternInput:
+        # `content` is bounded by MAX_PATTERN_CHARS, not settings.max_content_chars (a memory's bound):
+        # rule files are longer than memories, and only a pattern's start is embedded.
         return cls(
-            content=check.content(content, settings.max_content_chars),
+            content=check.content(content, MAX_PATTERN_CHARS, setting=None, limit_of=" for a pattern",
+                                  advice="Split it into several patterns (a rule file: into several files)."),
             title=check.optional_label(title, "title", max_chars=MAX_TITLE_CHARS),
             tags=tuple(_tags(tags)),
             strategy_type=check.optional_label(strategy_type, "strategy_type", max_chars=MAX_LABEL_CHARS),
@@ -183,8 +187,10 @@ class PatternService:
             new_id = await repo.insert(conn, {**columns, "project_id": project_id})
         return PatternCreated(id=new_id, created=True)
 
-    async def upsert_many(self, items: Sequence[PatternInput]) -> list[tuple[int, bool]]:
-        """Insert or update by (project, source_path, title), all in one transaction (import batches)."""
+    async def upsert_many(self, items: Sequence[PatternInput],
+                          sole: Sequence[bool] | None = None) -> list[tuple[int, repo.Upsert]]:
+        """Insert or update by (project, source_path, title), all in one transaction (import batches);
+        `sole` marks the items that are their file's only pattern (see db.patterns.upsert_many)."""
         self.require_maintainer()
         items = [self._redacted(item) for item in items]
         vectors = await self._vectors(items) if items else None
@@ -196,7 +202,7 @@ class PatternService:
             columns["project_id"] = await self.projects.id_to_write(item.project)
             rows.append(columns)
         async with self.database.connection() as conn:
-            return await repo.upsert_many(conn, rows)
+            return await repo.upsert_many(conn, rows, sole)
 
     async def after_bulk_write(self, written: int) -> None:
         """Once a batch of `upsert_many` calls is done: fresh statistics for the planner (db.upkeep)."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mcp_server.errors import InvalidInputError, RuleFileError
+from mcp_server.db import patterns as pattern_rows
+from mcp_server.errors import InvalidInputError, NotFoundError, RuleFileError
 from mcp_server.repository import Repository, check_project_name, find_repository
 from mcp_server.rules import render, sync
-from mcp_server.rules.parse import RuleDraft, parse_rule_file
+from mcp_server.rules.parse import SECTIONED_NAMES, RuleDraft, parse_rule_file, split_front_matter
 from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles
 from mcp_server.services import validation as check
 from mcp_server.services.patterns import PatternInput, PatternService
@@ -26,6 +28,7 @@ from mcp_server.services.response_fit import fit
 from mcp_server.settings import Settings
 
 IMPORT_BATCH_FILES = 50
+MAX_RULE_FILE_BYTES = 1_000_000  # real rule files reach ~60 KB; AGENTS.md-style files hold many of them
 
 
 @dataclass(frozen=True)
@@ -34,19 +37,68 @@ class ImportProblem:
     reason: str
 
 
+@dataclass(frozen=True)
+class PrunedPattern:
+    id: int
+    title: str | None
+    source_path: str
+
+
 @dataclass
 class PatternImportReport:
     files: int = 0
     created: int = 0
     updated: int = 0
-    problems: list[ImportProblem] = field(default_factory=list)  # files not imported
+    unchanged: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)  # files (or paths) not imported
     warnings: list[ImportProblem] = field(default_factory=list)  # files imported, not quite as they say
+    generated: list[str] = field(default_factory=list)  # files `context generate` wrote: skipped
+    pruned: list[PrunedPattern] = field(default_factory=list)  # (--prune) no longer in their file
+
+    def count(self, status: pattern_rows.Upsert) -> None:
+        setattr(self, status, getattr(self, status) + 1)
 
 
 @dataclass(frozen=True)
 class RuleFileContent:
     patterns: list[PatternInput]
     warning: str | None = None  # what was imported differently from what the file says
+    # An exported pattern made without a file (add_pattern): its id where it was exported from.
+    exported_id: int | None = None
+    # The patterns' source_path is this file's own (not an exported pattern's): --prune applies.
+    own_source: bool = True
+
+
+@dataclass(frozen=True)
+class _Exported:
+    """What `patterns export` wrote (render.export_markdown): the pattern's fields as stored, and
+    its identity (its id, and the rule file it was imported from; null: made with add_pattern)."""
+
+    pattern_id: int
+    source_path: str | None
+    title: str | None
+    content: str
+    metadata: dict[str, Any]
+
+
+def _exported(file_name: str, text: str) -> _Exported | None:
+    """The export of one pattern (markdown whose front matter has `pattern_id`), else None."""
+    name = file_name.lower()
+    if not name.endswith(".md") or name.endswith(".instructions.md") or name in SECTIONED_NAMES:
+        return None
+    front, body = split_front_matter(text.replace("\r\n", "\n"), lenient=False)
+    if "pattern_id" not in front:
+        return None
+    pattern_id, source = front["pattern_id"], front.get("source_path")
+    if isinstance(pattern_id, bool) or not isinstance(pattern_id, int) or pattern_id < 1:
+        raise RuleFileError("`pattern_id` in the front matter must be the id `patterns export` wrote (a positive "
+                            "integer); remove it to import the file as a new pattern")
+    if source is not None and not (isinstance(source, str) and source.strip()):
+        raise RuleFileError("`source_path` in the front matter must be the path `patterns export` wrote, or null")
+    title = front.get("title")
+    metadata = front.get("metadata")
+    return _Exported(pattern_id, source, None if title is None else str(title), body.strip(),
+                     dict(metadata) if isinstance(metadata, dict) else {})
 
 
 def read_rule_file(path: Path, text: str, settings: Settings, named: str | None = None,
@@ -57,17 +109,34 @@ def read_rule_file(path: Path, text: str, settings: Settings, named: str | None 
     writes; null: global) when the file is outside any repository or names its own, else
     `repository`'s (None: global). A file in one repository cannot put patterns into another
     project or make them global (a hostile repository could otherwise reach every project): such a
-    `project` is ignored, with a warning. RuleFileError says why the file cannot be imported."""
-    drafts = parse_rule_file(path.name, sync.source_path_of(path, repository.root if repository else None), text)
+    `project` is ignored, with a warning. RuleFileError says why the file cannot be imported.
+
+    A file `patterns export` wrote keeps the pattern's own identity, so that importing an export
+    changes nothing: its `source_path` (the rule file the pattern came from), and for a pattern
+    made without one, its `pattern_id` (see RuleFileService._update_exported); its title,
+    content and metadata are taken exactly as written (no title from a heading, no format added)."""
+    own_path = sync.source_path_of(path, repository.root if repository else None)
+    drafts = parse_rule_file(path.name, own_path, text)
+    exported = _exported(path.name, text)
     try:
         project, warning = _project_of(drafts[0], named, repository)
-        return RuleFileContent([PatternInput.build(settings, content=d.content, title=d.title, tags=d.tags,
-                                                   strategy_type=d.strategy_type, target_contexts=d.target_contexts,
-                                                   author=d.author, metadata=d.metadata, source_path=d.source_path,
-                                                   project=project)
-                                for d in drafts], warning)
+        items = []
+        for d in drafts:
+            title: str | None = d.title
+            content, metadata, source = d.content, d.metadata, d.source_path
+            if exported is not None:
+                title, content, metadata = exported.title, exported.content, exported.metadata
+                source = exported.source_path or own_path
+            items.append(PatternInput.build(settings, content=content, title=title, tags=d.tags,
+                                            strategy_type=d.strategy_type, target_contexts=d.target_contexts,
+                                            author=d.author, metadata=metadata, source_path=source,
+                                            project=project))
     except InvalidInputError as exc:
         raise RuleFileError(str(exc)) from None
+    if exported is None:
+        return RuleFileContent(items, warning)
+    return RuleFileContent(items, warning, exported_id=exported.pattern_id if exported.source_path is None else None,
+                           own_source=exported.source_path is None)
 
 
 def _project_of(draft: RuleDraft, named: str | None, repository: Repository | None) -> tuple[str | None, str | None]:
@@ -93,50 +162,114 @@ class RuleFileService:
         self.projects = projects
 
     async def import_files(self, paths: Sequence[Path], progress_total: ProgressStart | None = None,
-                           project: str | None = None) -> PatternImportReport:
+                           project: str | None = None, *, prune: bool = False) -> PatternImportReport:
         """Import the rule files among `paths` (folders searched recursively), each into the project
         of its own repository unless a project is named (`project`, ALETHEIA_PROJECT) or the file
-        names its own (see read_rule_file). Identity is
-        (project, file path relative to the repository's root, title): re-importing updates.
+        names its own (see read_rule_file). Identity is (project, file path relative to the
+        repository's root, title): re-importing updates what changed and leaves the rest alone.
+        Files `context generate` wrote are skipped; a path that does not exist is a problem, and the
+        others are still imported. With `prune`, the patterns of each file imported now that are no
+        longer in it (a section renamed or removed) are deleted.
         `progress_total(files)` returns the callback told how many files each batch finished."""
         self.patterns.require_maintainer()  # before reading any file
         named = self.projects.explicit(project)
         report = PatternImportReport()
-        try:
-            files = list(sync.discover(paths))
-        except RuleFileError as exc:
-            report.problems.append(ImportProblem(str(exc).split(":")[0], "no such file or folder"))
-            files = []
-        progress = progress_total(len(files)) if progress_total else None
+        found = sync.discover(paths)
+        report.problems += [ImportProblem(str(p), "no such file or folder") for p in found.missing]
+        report.generated += [sync.source_path_of(p, None) for p in found.generated]
+        progress = progress_total(len(found.files)) if progress_total else None
         batch: list[PatternInput] = []
+        prunable: list[bool] = []  # per item of `batch`: its source_path is the file it was read from
+        sole: list[bool] = []  # per item of `batch`: the only pattern of its file
         batch_files = 0
+        kept: dict[tuple[str | None, str], list[int]] = {}  # (project, source_path) -> the ids it holds now
 
         async def flush() -> None:
-            nonlocal batch, batch_files
-            for _, created in await self.patterns.upsert_many(batch):
-                report.created += created
-                report.updated += not created
+            nonlocal batch, prunable, sole, batch_files
+            results = await self.patterns.upsert_many(batch, sole) if batch else []
+            for item, own, (pattern_id, status) in zip(batch, prunable, results, strict=True):
+                report.count(status)
+                if own and item.source_path is not None:
+                    kept.setdefault((item.project, item.source_path), []).append(pattern_id)
             if progress:
                 progress(batch_files)
-            batch, batch_files = [], 0
+            batch, prunable, sole, batch_files = [], [], [], 0
 
-        for path in files:
-            report.files += 1
+        for path in found.files:
             batch_files += 1
-            try:
-                content = read_rule_file(path, path.read_text(encoding="utf-8"), self.settings,
-                                         named.key if named else None, find_repository(path.parent))
+            content = self._read(path, named.key if named else None, report)
+            status = None
+            if content is not None and content.exported_id is not None:
+                status = await self._update_exported(content.exported_id, content.patterns[0])
+            if status is not None:
+                report.count(status)
+            elif content is not None:
                 batch += content.patterns
-                if content.warning:
-                    report.warnings.append(ImportProblem(sync.source_path_of(path, None), content.warning))
-            except (RuleFileError, UnicodeDecodeError, OSError) as exc:
-                report.problems.append(ImportProblem(sync.source_path_of(path, None), str(exc)))
+                prunable += [content.own_source] * len(content.patterns)
+                sole += [content.own_source and len(content.patterns) == 1] * len(content.patterns)
             if batch_files >= IMPORT_BATCH_FILES:
                 await flush()
         if batch or batch_files:
             await flush()
-        await self.patterns.after_bulk_write(report.created + report.updated)
+        if prune:
+            report.pruned = await self._prune(kept)
+        await self.patterns.after_bulk_write(report.created + report.updated + len(report.pruned))
         return report
+
+    def _read(self, path: Path, named: str | None, report: PatternImportReport) -> RuleFileContent | None:
+        """The patterns of one file; None when there are none to store (a problem, or a file we
+        generated), which `report` then records."""
+        where = sync.source_path_of(path, None)
+        try:
+            size = path.stat().st_size
+            if size > MAX_RULE_FILE_BYTES:  # before reading it: a repository's files are untrusted
+                report.files += 1
+                report.problems.append(ImportProblem(where, f"the file has {size:,} bytes; a rule file may have at "
+                                                            f"most {MAX_RULE_FILE_BYTES:,}: split it into several"))
+                return None
+            text = path.read_text(encoding="utf-8")
+            if sync.is_only_generated(text):
+                report.generated.append(where)
+                return None
+            report.files += 1
+            content = read_rule_file(path, text, self.settings, named, find_repository(path.parent))
+        except (RuleFileError, UnicodeDecodeError, OSError) as exc:
+            report.files += isinstance(exc, UnicodeDecodeError | OSError)  # (not counted yet: unread)
+            report.problems.append(ImportProblem(where, str(exc)))
+            return None
+        if content.warning:
+            report.warnings.append(ImportProblem(where, content.warning))
+        return content
+
+    async def _update_exported(self, pattern_id: int, item: PatternInput) -> pattern_rows.Upsert | None:
+        """An exported pattern made without a rule file, imported back: when `pattern_id` is that
+        pattern here (same project, still without a file, same title), it is updated in place
+        (or left alone when nothing changed). None: it is not (another database, a title edited):
+        the export file is then imported as a file of its own."""
+        try:
+            current = await self.patterns.get(pattern_id)
+        except NotFoundError:
+            return None
+        if (current.project, current.source_path, current.title) != (item.project, None, item.title):
+            return None
+        fields: dict[str, Any] = {"content": item.content, "tags": list(item.tags),
+                                  "strategy_type": item.strategy_type, "target_contexts": list(item.target_contexts),
+                                  "author": item.author, "metadata": item.meta}
+        if all(getattr(current, name) == value for name, value in fields.items()):
+            return "unchanged"
+        await self.patterns.update(pattern_id, **fields)
+        return "updated"
+
+    async def _prune(self, kept: dict[tuple[str | None, str], list[int]]) -> list[PrunedPattern]:
+        """Delete the patterns of each imported file that the file no longer holds (one transaction)."""
+        pruned = []
+        async with self.patterns.database.connection() as conn, conn.transaction():
+            for (project, source_path), ids in sorted(kept.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+                project_id = await self.projects.id_to_write(project, conn)
+                await pattern_rows.note_change(conn, f"pruned: no longer in {source_path}")
+                for pattern_id, title in await pattern_rows.prune_source(conn, project_id, source_path, ids):
+                    pruned.append(PrunedPattern(pattern_id, title, source_path))
+        return pruned
 
     async def export_files(self, directory: Path, project: str | None = None) -> list[Path]:
         """Every pattern (only a project's and the global ones when `project` is named) as markdown

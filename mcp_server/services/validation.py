@@ -20,7 +20,9 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def content(text: Any, max_chars: int, field: str = "content", setting: str | None = "MAX_CONTENT_CHARS") -> str:
+def content(text: Any, max_chars: int, field: str = "content", setting: str | None = "MAX_CONTENT_CHARS",
+            limit_of: str = "", advice: str = "Shorten it.") -> str:
+    """`text` stripped; `limit_of` (" for a pattern") and `advice` make a too-long text's error specific."""
     if not isinstance(text, str):
         raise InvalidInputError(f"`{field}` must be a string.")
     cleaned: str = text.strip()
@@ -28,7 +30,8 @@ def content(text: Any, max_chars: int, field: str = "content", setting: str | No
         raise InvalidInputError(f"`{field}` is empty: pass the text to store.")
     if len(cleaned) > max_chars:
         named = f" ({setting})" if setting else ""
-        raise InvalidInputError(f"`{field}` is {len(cleaned)} characters; the limit is {max_chars}{named}. Shorten it.")
+        raise InvalidInputError(
+            f"`{field}` is {len(cleaned)} characters; the limit{limit_of} is {max_chars}{named}. {advice}")
     if "\x00" in cleaned:
         raise InvalidInputError(f"`{field}` contains a NUL character (\\u0000), which cannot be stored.")
     return cleaned

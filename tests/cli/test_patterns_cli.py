@@ -50,11 +50,12 @@ async def test_import_mixed_folder_reimport_and_round_trip(
     first = run_cli(["patterns", "import", "."], repo, database_url)
 
     assert first.returncode == 2, first.stdout + first.stderr
-    assert "7 file(s): 7 pattern(s) created, 0 updated, 1 file(s) with problems." in first.stdout
+    assert "7 file(s): 7 pattern(s) created, 0 updated, 0 unchanged, 1 file(s) with problems." in first.stdout
     assert "docs/rules/broken.md: front matter is not valid YAML" in first.stderr
     rows = {r["title"]: r for r in await sql(database_url, "SELECT * FROM eng_patterns")}
-    assert rows["React components"]["target_contexts"] == ["*.tsx", "src/**/*.ts"]
-    assert rows["Python style"]["target_contexts"] == ["**/*.py"]
+    by_file = {r["source_path"]: r for r in rows.values()}
+    assert by_file[".cursor/rules/react.mdc"]["target_contexts"] == ["*.tsx", "src/**/*.ts"]
+    assert by_file[".github/instructions/py.instructions.md"]["target_contexts"] == ["**/*.py"]
     assert rows["Cursor rules"]["target_contexts"] == []
     assert rows["Errors"]["tags"] == ["api"] and rows["Errors"]["target_contexts"] == ["api/**"]
     assert {"Testing", "Commits", "Reviews"} <= set(rows)
@@ -63,13 +64,13 @@ async def test_import_mixed_folder_reimport_and_round_trip(
     (repo / "AGENTS.md").write_text("# Agents\n\n## Testing\n\nRun make test before pushing.\n\n## Commits\n\n"
                                     "Imperative mood.\n")
     again = run_cli(["patterns", "import", "."], repo, database_url)
-    assert "0 pattern(s) created, 7 updated" in again.stdout
+    assert "0 pattern(s) created, 1 updated, 6 unchanged" in again.stdout
     assert len(await sql(database_url, "SELECT id FROM eng_patterns")) == 7
     testing = await sql(database_url, "SELECT content FROM eng_patterns WHERE title = 'Testing'")
     assert testing[0]["content"] == "Run make test before pushing."
 
     listed = run_cli(["patterns", "list"], repo, database_url)
-    assert listed.returncode == 0 and "React components" in listed.stdout
+    assert listed.returncode == 0 and ".cursor/rules/react.mdc" in listed.stdout
 
     exported = run_cli(["patterns", "export", str(tmp_path / "export")], repo, database_url)
     assert "Exported 7 pattern(s)" in exported.stdout
@@ -83,6 +84,8 @@ async def test_import_mixed_folder_reimport_and_round_trip(
         original = sorted(tuple(r) for r in await sql(database_url, f"SELECT {fields} FROM eng_patterns"))
         copied = sorted(tuple(r) for r in await sql(other_url, f"SELECT {fields} FROM eng_patterns"))
         assert copied == original
+        twice = run_cli(["patterns", "import", str(tmp_path / "export")], tmp_path, other_url)
+        assert "0 pattern(s) created, 0 updated, 7 unchanged" in twice.stdout  # no copies in another database
     finally:
         await sql(pg_admin_uri, f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
 

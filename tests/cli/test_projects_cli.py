@@ -50,7 +50,7 @@ async def test_same_named_sections_of_two_repositories_stay_apart(
 
     (repo_a / "AGENTS.md").write_text(AGENTS.format(testing="A: pytest -x -q.", style="A: ruff."))
     again = run_cli(["patterns", "import", "AGENTS.md"], repo_a, database_url)  # from inside the repository
-    assert "1 file(s): 0 pattern(s) created, 2 updated" in again.stdout
+    assert "1 file(s): 0 pattern(s) created, 1 updated, 1 unchanged" in again.stdout
     assert [row[3] for row in await patterns(database_url)] == ["A: ruff.", "A: pytest -x -q.", "B: gofmt.",
                                                                  "B: go test."]
 

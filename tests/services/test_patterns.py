@@ -44,8 +44,8 @@ async def test_upsert_identity_is_source_path_and_title(settings: Settings) -> N
                                                 item("Style", "Use black.", "b/AGENTS.md")])
         second = await app.patterns.upsert_many([item("Style", "Use ruff format.", "a/AGENTS.md")])
         patterns = await app.patterns.all()
-    assert [created for _, created in first] == [True, True]
-    assert second == [(first[0][0], False)]
+    assert [status for _, status in first] == ["created", "created"]
+    assert second == [(first[0][0], "updated")]
     assert sorted(p.content for p in patterns) == ["Use black.", "Use ruff format."]
 
 

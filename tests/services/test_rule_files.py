@@ -8,6 +8,7 @@ import pytest
 
 from mcp_server.errors import RuleFileError
 from mcp_server.rules.parse import parse_rule_file
+from mcp_server.schemas import MAX_PATTERN_CHARS, MAX_TITLE_CHARS
 from mcp_server.services.rule_files import read_rule_file
 from mcp_server.settings import Settings
 
@@ -25,7 +26,7 @@ def test_cursor_mdc_with_unquoted_glob_string(tmp_path: Path) -> None:
     [rule] = parse(tmp_path, ".cursor/rules/react.mdc",
                    "---\ndescription: React conventions\nglobs: *.tsx, src/**/*.ts\nalwaysApply: false\n---\n\n"
                    "# React\n\nUse function components.\n")
-    assert rule.title == "React" and rule.content == "Use function components."
+    assert rule.title == "React conventions" and rule.content == "# React\n\nUse function components."
     assert rule.target_contexts == ("*.tsx", "src/**/*.ts")
     assert rule.meta["description"] == "React conventions" and rule.meta["format"] == "cursor_mdc"
 
@@ -48,7 +49,7 @@ def test_cursor_mdc_with_glob_list_and_always_apply(tmp_path: Path) -> None:
 def test_copilot_instructions_apply_to(tmp_path: Path) -> None:
     [rule] = parse(tmp_path, ".github/instructions/python.instructions.md",
                    '---\napplyTo: "**/*.py,scripts/**"\ndescription: "Python style"\n---\n# Python\n\nUse ruff.\n')
-    assert rule.target_contexts == ("**/*.py", "scripts/**") and rule.title == "Python"
+    assert rule.target_contexts == ("**/*.py", "scripts/**") and rule.title == "Python style"
     [everywhere] = parse(tmp_path, "x.instructions.md", '---\napplyTo: "**"\n---\nAll files.\n')
     assert everywhere.target_contexts == ()
 
@@ -93,3 +94,94 @@ def test_plain_markdown_front_matter(tmp_path: Path) -> None:
 def test_malformed_files_say_why(tmp_path: Path, name: str, text: str, reason: str) -> None:
     with pytest.raises(RuleFileError, match=reason):
         parse(tmp_path, name, text)
+
+
+def instructions_file(min_chars: int, last_word: str = "quokkaplex") -> str:
+    """A Copilot `*.instructions.md` shaped like the long public ones: applyTo and description front
+    matter, a title, then many `##` sections of prose, lists and code, padded to `min_chars`; only
+    its last section holds `last_word`."""
+    parts = ['---\napplyTo: "**/*.ts,**/*.tsx"\ndescription: "TypeScript and React guidelines for the web app"\n'
+             "---\n\n# TypeScript Guidelines\n\nFollow these rules for every TypeScript file.\n"]
+    section = 0
+    while sum(map(len, parts)) < min_chars:
+        section += 1
+        parts.append(f"\n## {section}. Components and state, part {section}\n\n"
+                     f"- Prefer function components; keep hooks at the top of component {section}.\n"
+                     "- Derive state instead of syncing it with `useEffect`.\n"
+                     "- Name event handlers `handleX` and props `onX`.\n\n"
+                     "```tsx\nexport function Button({ onClick }: Props) {\n"
+                     "  return <button onClick={onClick} />;\n}\n```\n\n"
+                     "Keep files under 300 lines; split a component when it grows a second responsibility, "
+                     "and test it with Testing Library from the user's point of view.\n")
+    parts.append(f"\n## Last words\n\nThe {last_word} rule: lint before every commit.\n")
+    return "".join(parts)
+
+
+def test_a_60_kb_copilot_file_is_one_pattern_with_all_its_text(tmp_path: Path) -> None:
+    text = instructions_file(60_000)
+    assert len(text) > 60_000 > SETTINGS.max_content_chars  # longer than a memory may be
+    [rule] = parse(tmp_path, ".github/instructions/typescript.instructions.md", text)
+    body = text.split("---\n", 2)[2].strip()
+    assert rule.content == body and rule.content.endswith("The quokkaplex rule: lint before every commit.")
+    assert rule.target_contexts == ("**/*.ts", "**/*.tsx")
+
+
+def test_a_file_over_the_pattern_bound_says_so_and_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(RuleFileError) as raised:
+        parse(tmp_path, ".github/instructions/huge.instructions.md", instructions_file(MAX_PATTERN_CHARS + 10))
+    message = str(raised.value)
+    assert f"the limit for a pattern is {MAX_PATTERN_CHARS}" in message and "Split" in message
+
+
+CURSOR_PERSONA = ("---\ndescription: Senior reviewer persona for pull requests in this repository\n"
+                  "globs: src/**/*.{ts,tsx}\nalwaysApply: false\n---\n\n# Persona\n\nYou are a senior reviewer.\n\n"
+                  "## Checks\n\n- Types are strict.\n")
+
+
+def test_a_description_titles_the_pattern_instead_of_a_generic_heading(tmp_path: Path) -> None:
+    [cursor] = parse(tmp_path, ".cursor/rules/review.mdc", CURSOR_PERSONA)
+    assert cursor.title == "Senior reviewer persona for pull requests in this repository"
+    assert cursor.content.startswith("# Persona\n\nYou are a senior reviewer.")  # nothing of the file is lost
+    [copilot] = parse(tmp_path, ".github/instructions/py.instructions.md",
+                      '---\napplyTo: "**/*.py"\ndescription: \'Python: typing and `ruff` rules\'\n---\n'
+                      "# Persona\n\nType everything.\n")
+    assert copilot.title == "Python: typing and ruff rules"
+    [titled] = parse(tmp_path, "docs/rules/errors.md",
+                     "---\ntitle: Error handling\ndescription: How services raise errors\n---\n# Errors\n\nRaise.\n")
+    assert titled.title == "Error handling"  # a stated title comes first
+
+
+@pytest.mark.parametrize(("heading", "title"), [
+    ("# **Persona**", "Persona"),
+    ("# `make test` before __every__ push", "make test before every push"),
+    ("# Use *snake_case* for my_module_name", "Use snake_case for my_module_name"),
+    ("# See [the guide](https://example.com/guide) ~~now~~", "See the guide now"),
+])
+def test_titles_from_headings_are_plain_text(tmp_path: Path, heading: str, title: str) -> None:
+    [rule] = parse(tmp_path, ".cursor/rules/x.mdc", f"---\nglobs: '*.py'\n---\n{heading}\n\nBody.\n")
+    assert rule.title == title and rule.content == "Body."
+    sections = parse(tmp_path, "AGENTS.md", f"# Guide\n\nIntro.\n\n#{heading}\n\nSection.\n")
+    assert [r.title for r in sections] == ["Guide", title]  # sections keep their headings, made plain
+
+
+def test_a_dot_file_name_is_not_a_title_when_the_text_has_one(tmp_path: Path) -> None:
+    [rule] = parse(tmp_path, "rules/.cursor.mdc", "---\nglobs: '*.go'\n---\n**Go services** wrap errors with %w.\n\n"
+                                                   "More text.\n")
+    assert rule.title == "Go services wrap errors with %w."
+    [named] = parse(tmp_path, "rules/go.mdc", "---\nglobs: '*.go'\n---\nWrap errors.\n")
+    assert named.title == "go"  # an ordinary file name still titles an untitled file
+
+
+def test_a_long_description_is_cut_at_a_word_within_the_title_limit(tmp_path: Path) -> None:
+    description = " ".join(["Consistent error handling across every service"] * 12)  # 563 characters
+    [rule] = parse(tmp_path, ".cursor/rules/errors.mdc", f"---\ndescription: {description}\n---\nBody.\n")
+    kept = rule.title.removesuffix("…")
+    assert len(rule.title) <= MAX_TITLE_CHARS and rule.title.endswith("…") and len(kept) > MAX_TITLE_CHARS - 50
+    assert description.startswith(kept) and description[len(kept)] == " "  # cut between two words
+    assert rule.meta["description"] == description  # kept whole where it belongs
+
+
+def test_sectioned_files_keep_section_titles_despite_a_description(tmp_path: Path) -> None:
+    rules = parse(tmp_path, ".github/copilot-instructions.md",
+                  "---\ndescription: Team rules\n---\n# Team\n\nIntro.\n\n## **Reviews**\n\nOne approval.\n")
+    assert [r.title for r in rules] == ["Team", "Reviews"]

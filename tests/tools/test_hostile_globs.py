@@ -93,7 +93,7 @@ async def test_a_hostile_mdc_imported_does_not_freeze_find_patterns(database_url
     imported = await anyio.to_thread.run_sync(run)
 
     assert imported.returncode == 2, imported.stdout + imported.stderr
-    assert "3 file(s): 2 pattern(s) created, 0 updated, 1 file(s) with problems." in imported.stdout
+    assert "3 file(s): 2 pattern(s) created, 0 updated, 0 unchanged, 1 file(s) with problems." in imported.stdout
     assert "huge.mdc" in imported.stderr and TOO_MANY_WILDCARDS in imported.stderr
     ids = {r["title"]: r["id"] for r in await sql(database_url, "SELECT id, title FROM eng_patterns")}
     assert set(ids) == {"planted.mdc", "react.mdc"}

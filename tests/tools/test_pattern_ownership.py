@@ -4,28 +4,15 @@ generated section of AGENTS.md. Two users over real HTTP, the CLI as a subproces
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import anyio
 import asyncpg
 import pytest
 
 from mcp_server.http_auth import add_token
-from tests.helpers import call, call_error, clean_env, connect, http_server, sql
+from tests.helpers import call, call_error, connect, http_server, run_cli, sql
 
 pytestmark = pytest.mark.anyio
-
-
-def cli(args: list[str], cwd: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = clean_env(DATABASE_URL=url, EMBEDDING_PROVIDER="hashing", COLUMNS="200", **env)
-    return subprocess.run([sys.executable, "-m", "mcp_server", *args], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=300)
-
-
-async def run_cli(args: list[str], cwd: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return await anyio.to_thread.run_sync(lambda: cli(args, cwd, url, **env))
 
 
 async def test_the_database_records_who_changed_a_pattern_and_keeps_every_version(

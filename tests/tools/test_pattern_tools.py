@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from mcp import Client, MCPError
 
+from mcp_server.app_context import open_app
+from mcp_server.schemas import MAX_PATTERN_CHARS
+from mcp_server.settings import Settings
 from tests.helpers import call, call_error, sql
+from tests.services.test_rule_files import instructions_file
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +149,30 @@ async def test_a_brace_glob_applies_to_each_of_its_alternatives(client: Client) 
         assert [p["id"] for p in found["results"]] == ([pattern_id] if applies else []), path
     generated = await call(client, "generate_context_file", {"format": "cursor_mdc"})
     assert "globs: src/**/*.{ts,tsx}\n" in generated["files"][0]["content"]
+
+
+async def test_a_60_kb_rule_file_imports_whole_and_its_last_words_find_it(
+    client: Client, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    text = instructions_file(60_000, last_word="quokkaplex")
+    rules = tmp_path / ".github" / "instructions"
+    rules.mkdir(parents=True)
+    (rules / "typescript.instructions.md").write_text(text)
+    async with open_app(settings, load_in_background=False) as app:
+        report = await app.rule_files.import_files([rules])
+    assert (report.created, report.problems) == (1, [])
+    [row] = await sql(database_url, "SELECT id, title, length(content) AS chars FROM eng_patterns")
+    assert len(text) > 60_000 and row["chars"] == len(text.split("---\n", 2)[2].strip())  # all but front matter
+    assert row["title"] == "TypeScript and React guidelines for the web app"  # its description
+    found = await call(client, "find_patterns", {"query": "quokkaplex"})  # only in its last section
+    assert [p["id"] for p in found["results"]] == [row["id"]]
+
+
+async def test_patterns_take_long_text_up_to_their_own_bound(client: Client) -> None:
+    long_text = "Keep components small and typed. " * 2_000  # 66,000 characters: over MAX_CONTENT_CHARS
+    pattern_id = await add(client, title="Long", content=long_text)
+    updated = await call(client, "update_pattern", {"id": pattern_id, "content": long_text + "Lint too."})
+    assert updated["id"] == pattern_id
+    error = await call_error(client, "add_pattern", {"content": "x" * (MAX_PATTERN_CHARS + 1)})
+    assert f"{MAX_PATTERN_CHARS + 1} characters; the limit for a pattern is {MAX_PATTERN_CHARS}" in error
+    assert "Split it" in error
