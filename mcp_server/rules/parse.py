@@ -1,14 +1,19 @@
 """What a rule file means: the patterns in the text of one file (pure: no I/O).
 
 Supported: Cursor `.mdc` (front matter `description`, `globs` as a string or a list,
-`alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`)
-and `copilot-instructions.md`, `AGENTS.md` / `CLAUDE.md` (split into one pattern per `##`
-section), and any other markdown (one pattern; optional YAML front matter with title, tags,
-strategy_type, target_contexts, author, metadata, project: the format `patterns export` writes).
+`alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`,
+`excludeAgent`: kept as `metadata.exclude_agent`) and `copilot-instructions.md`, `AGENTS.md` /
+`CLAUDE.md` (split into one pattern per `##` section), and any other markdown (one pattern; optional
+YAML front matter with title, tags, strategy_type, target_contexts, author, metadata, project: the
+format `patterns export` writes).
 
 Titles: the front matter's `title` (as written), else its `description`, else the first heading, else
 the file's name (a bare dot-name like `.cursor`: the first line of text); made plain (no `**`, no
 backticks) and cut at a word to MAX_TITLE_CHARS. Sectioned files are titled by their headings.
+
+Cursor and Copilot rules record when they apply as `metadata.attach` ("always", "auto",
+"requested", "manual": see rules/render.py); a rule that is not attached automatically has no globs
+and is never found by a file's path, only by a query.
 
 A pattern's import identity is (project, source_path, title); sync.source_path_of says what the path is.
 Drafts hold what the file says; the service that stores them validates it (services/rule_files.py).
@@ -210,6 +215,17 @@ def _sections(body: str, fallback_title: str) -> list[tuple[str, str]]:
     return unique
 
 
+def _attach(always: bool | None, globs: list[str], description: Any) -> str:
+    """The attach mode (rules/render.py) of a Cursor or Copilot rule: always on, auto attached by its
+    globs, or neither: then requested by the agent when it has a description, else manual. (VS Code
+    never attaches a Copilot file without `applyTo`; `applyTo: "**"` is every file.)"""
+    if globs:
+        return "auto"
+    if always:
+        return "always"
+    return "requested" if description else "manual"
+
+
 def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDraft]:
     """The patterns in one rule file named `file_name`; RuleFileError says why it cannot be imported."""
     name = file_name.lower()
@@ -234,8 +250,13 @@ def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDra
         always = front.get("alwaysApply") is True
         meta["always_apply"] = always
         globs = [] if always else _globs(front.get("globs"), "globs")
+        meta["attach"] = _attach(always or None, globs, front.get("description"))
     elif kind == "copilot_instructions":
-        globs = [g for g in _globs(front.get("applyTo"), "applyTo") if g not in ("**", "**/*", "*")]
+        apply_to = _globs(front.get("applyTo"), "applyTo")
+        globs = [g for g in apply_to if g not in ("**", "**/*", "*")]
+        meta["attach"] = _attach(bool(apply_to) or None, globs, front.get("description"))
+        if front.get("excludeAgent"):
+            meta["exclude_agent"] = str(front["excludeAgent"])
     elif kind == "cursorrules":
         globs = []
     else:

@@ -3,9 +3,23 @@
 - `agents_md` -> AGENTS.md, `claude_md` -> CLAUDE.md: one marked section, grouped by strategy
   type (else first tag, else "General"), each pattern with its title and the globs it applies to.
 - `cursor_mdc` -> `.cursor/rules/aletheia-<slug>.mdc`, one file per pattern, with Cursor's front
-  matter (`description`, `globs` as a comma-separated list, `alwaysApply`).
+  matter (`description`, `globs` as a comma-separated list, `alwaysApply`) stating its attach mode.
 - `copilot` -> `.github/copilot-instructions.md` (marked section) for patterns that apply
-  everywhere, `.github/instructions/aletheia-<slug>.instructions.md` with `applyTo` for scoped ones.
+  everywhere, `.github/instructions/aletheia-<slug>.instructions.md` for the others: `applyTo` for
+  scoped ones, none for those attached on request (which Copilot never attaches by itself), and
+  `excludeAgent` where the pattern was imported with one.
+
+Attach modes (`attach_mode`; `metadata.attach` records what the imported file said):
+- "always": every file and task (Cursor `alwaysApply: true`, Copilot `applyTo: "**"`, AGENTS.md ...);
+- "auto": the files its globs match (Cursor Auto Attached, Copilot `applyTo`);
+- "requested": never attached automatically; the agent reads its description and asks for it
+  (Cursor Agent Requested; a Copilot `*.instructions.md` with a description and no `applyTo`);
+- "manual": only when a person names it (Cursor Manual: no description, no globs; a Copilot
+  file with neither `applyTo` nor description).
+Globs decide between "always" and "auto" (a pattern given globs later is scoped to them); only
+"requested" and "manual" are read from the metadata, and only for a pattern without globs, so
+`add_pattern` without globs keeps meaning "everywhere". AGENTS.md and CLAUDE.md have no way to attach
+on request: such a pattern is written there with a line saying when to apply it, not as always-on.
 
 Shared files (AGENTS.md, CLAUDE.md, copilot-instructions.md) only ever get the part between
 `<!-- aletheia:begin -->` and `<!-- aletheia:end -->` replaced; per-pattern files carry the
@@ -17,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +63,17 @@ MARKED_PATHS = frozenset({"AGENTS.md", "CLAUDE.md", COPILOT_MAIN})
 class Rendered:
     files: list[ContextFile]
     owned_dirs: dict[str, str]  # directory -> filename suffix of files we own (stale ones are removed)
+
+
+ON_REQUEST = frozenset({"requested", "manual"})
+
+
+def attach_mode(target_contexts: Sequence[str], metadata: Mapping[str, Any]) -> str:
+    """When a pattern applies (see the module docstring): "always", "auto", "requested" or "manual"."""
+    if _positive(target_contexts):
+        return "auto"
+    stated = metadata.get("attach")
+    return stated if stated in ON_REQUEST else "always"
 
 
 def check_format(fmt: str) -> str:
@@ -86,9 +111,14 @@ def markdown_section(patterns: Sequence[Pattern], heading: str = "Engineering pa
         lines += [f"## {name}", ""]
         for pattern in groups[name]:
             lines += [f"### {pattern.title or f'Pattern {pattern.id}'}", ""]
+            mode = attach_mode(pattern.target_contexts, pattern.metadata)
             if pattern.target_contexts:
                 globs = ", ".join(f"`{g}`" for g in pattern.target_contexts)
                 lines += [f"_Applies to: {globs}_", ""]
+            elif mode == "requested":
+                lines += [f"_Applies on request, not to every task: {_description(pattern)}_", ""]
+            elif mode == "manual":
+                lines += ["_Applies only when asked for by name, not to every task._", ""]
             lines += [pattern.content.strip(), ""]
     body = escape_markers("\n".join(lines))
     return "\n".join([BEGIN, GENERATED_NOTE, "", body, END]) + "\n"
@@ -100,11 +130,19 @@ def _yaml_scalar(value: str) -> str:
     return json.dumps(value) if _YAML_SPECIAL.search(value) else value
 
 
+def _description(pattern: Pattern) -> str:
+    return " ".join(str(pattern.metadata.get("description") or pattern.title or f"Pattern {pattern.id}").split())
+
+
 def cursor_rule(pattern: Pattern) -> str:
-    description = str(pattern.metadata.get("description") or pattern.title or f"Pattern {pattern.id}")
+    """A `.mdc` whose front matter makes Cursor attach it as the pattern's mode says: Always
+    (`alwaysApply: true`), Auto Attached (globs), Agent Requested (a description alone) or Manual
+    (neither: Cursor reads any description as Agent Requested, so a manual rule has none)."""
+    mode = attach_mode(pattern.target_contexts, pattern.metadata)
     globs = _positive(pattern.target_contexts)
-    lines = ["---", f"description: {_yaml_scalar(description)}", f"globs: {', '.join(globs)}" if globs else "globs:",
-             f"alwaysApply: {'false' if globs else 'true'}", "---", ""]
+    description = "description:" if mode == "manual" else f"description: {_yaml_scalar(_description(pattern))}"
+    lines = ["---", description, f"globs: {', '.join(globs)}" if globs else "globs:",
+             f"alwaysApply: {'true' if mode == 'always' else 'false'}", "---", ""]
     if pattern.title:
         lines += [f"# {pattern.title}", ""]
     lines.append(pattern.content.strip())
@@ -112,13 +150,34 @@ def cursor_rule(pattern: Pattern) -> str:
 
 
 def copilot_instruction(pattern: Pattern) -> str:
-    description = str(pattern.metadata.get("description") or pattern.title or f"Pattern {pattern.id}")
-    lines = ["---", f"applyTo: {json.dumps(','.join(_positive(pattern.target_contexts)))}",
-             f"description: {json.dumps(' '.join(description.split()))}", "---", ""]
+    """A `*.instructions.md`: `applyTo` its globs ("**" for an always-on one that needs its own file
+    for `excludeAgent`), none for a pattern attached on request (VS Code then never attaches it)."""
+    mode = attach_mode(pattern.target_contexts, pattern.metadata)
+    lines = ["---"]
+    if mode == "always":
+        lines.append('applyTo: "**"')
+    elif mode == "auto":
+        lines.append(f"applyTo: {json.dumps(','.join(_positive(pattern.target_contexts)))}")
+    if mode != "manual":
+        lines.append(f"description: {json.dumps(_description(pattern))}")
+    if _exclude_agent(pattern):
+        lines.append(f"excludeAgent: {json.dumps(_exclude_agent(pattern))}")
+    lines += ["---", ""]
     if pattern.title:
         lines += [f"# {pattern.title}", ""]
     lines.append(pattern.content.strip())
     return escape_markers("\n".join(lines)) + "\n"
+
+
+def _exclude_agent(pattern: Pattern) -> str | None:
+    """Copilot's `excludeAgent` ("code-review" or "coding-agent"), as the imported file said."""
+    value = pattern.metadata.get("exclude_agent")
+    return str(value) if value else None
+
+
+def _copilot_main(pattern: Pattern) -> bool:
+    """Whether a pattern goes in copilot-instructions.md (always on, for every agent)."""
+    return attach_mode(pattern.target_contexts, pattern.metadata) == "always" and not _exclude_agent(pattern)
 
 
 def render(fmt: str, patterns: Sequence[Pattern]) -> Rendered:
@@ -130,8 +189,8 @@ def render(fmt: str, patterns: Sequence[Pattern]) -> Rendered:
         files = [ContextFile(path=f"{CURSOR_RULES_DIR}/{GENERATED_PREFIX}{slug(p)}.mdc", content=cursor_rule(p))
                  for p in patterns]
         return Rendered(files, {CURSOR_RULES_DIR: ".mdc"})
-    everywhere = [p for p in patterns if not _positive(p.target_contexts)]
-    scoped = [p for p in patterns if _positive(p.target_contexts)]
+    everywhere = [p for p in patterns if _copilot_main(p)]
+    scoped = [p for p in patterns if not _copilot_main(p)]
     files = []
     if everywhere:
         files.append(ContextFile(path=COPILOT_MAIN, content=markdown_section(everywhere, "Team conventions")))

@@ -5,7 +5,8 @@ patterns and the global ones (services/projects.py).
 
 Ranking in find_patterns:
 - A pattern *applies* to a file when one of its globs matches it (or it has none: then it
-  applies everywhere). Applying patterns always rank above the others.
+  applies everywhere, unless it is attached only on request: `metadata.attach` "requested" or
+  "manual", see rules/render.py; a query finds those). Applying patterns always rank above the others.
 - context score: 0.5 for a pattern that applies everywhere or through a catch-all glob, up to
   1.0 for a very specific glob (`specificity` in mcp_server.rules.globs).
 - query score: 1.0 for the best hybrid-search hit, falling linearly with its rank.
@@ -38,6 +39,7 @@ from mcp_server.rules.globs import (
     normalize_path,
     path_keys,
 )
+from mcp_server.rules.render import ON_REQUEST, attach_mode
 from mcp_server.schemas import (
     MAX_FIND_LIMIT,
     MAX_LABEL_CHARS,
@@ -119,8 +121,15 @@ class PatternInput:
         """The stored columns, but the project's id (the service knows it)."""
         return {"content": self.content, "title": self.title, "tags": list(self.tags),
                 "strategy_type": self.strategy_type, "target_contexts": list(self.target_contexts),
-                "context_keys": context_keys(self.target_contexts), "author": self.author, "metadata": self.meta,
+                "context_keys": self.context_keys(), "author": self.author, "metadata": self.meta,
                 "source_path": self.source_path}
+
+    def context_keys(self) -> list[str]:
+        """The keys a file's path finds it by: none for a pattern attached only on request (a Cursor
+        Agent Requested or Manual rule, a Copilot file without `applyTo`), which a query still finds."""
+        if attach_mode(self.target_contexts, self.meta) in ON_REQUEST:
+            return []
+        return context_keys(self.target_contexts)
 
     def embedding_text(self) -> str:
         return pattern_embedding_text(self.title, self.content, self.meta)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.app_context import open_app
+from mcp_server.rules.parse import split_front_matter
 from tests.helpers import make_settings, run_cli, sql
 
 pytestmark = pytest.mark.anyio
@@ -201,3 +202,83 @@ async def test_a_rule_file_over_a_megabyte_is_reported_and_the_rest_imported(dat
     assert result.returncode == 2
     assert "huge.md: the file has 1,100,008 bytes; a rule file may have at most 1,000,000" in result.stderr
     assert [r["title"] for r in await sql(database_url, "SELECT title FROM eng_patterns")] == ["Ok"]
+
+
+# Rule files shaped like the public Cursor and Copilot corpora, one of each way a tool attaches them.
+ATTACH_MODE_RULES = {
+    ".cursor/rules/house-style.mdc": "---\ndescription: House style for every file\nglobs:\nalwaysApply: true\n---\n"
+                                     "# House style\n\n- Two-space indentation.\n- No trailing whitespace.\n",
+    ".cursor/rules/react-components.mdc": "---\ndescription: React component conventions\n"
+                                          "globs: src/components/**/*.tsx, src/**/*.{ts,tsx}\nalwaysApply: false\n"
+                                          "---\n# React\n\nUse function components and hooks.\n",
+    ".cursor/rules/db-migrations.mdc": "---\ndescription: How to write a database migration; read before adding "
+                                       "one\nglobs:\nalwaysApply: false\n---\n# Migrations\n\n"
+                                       "1. One change per migration.\n2. Always write the downgrade.\n",
+    ".cursor/rules/release-checklist.mdc": "---\ndescription:\nglobs:\nalwaysApply: false\n---\n"
+                                           "# Release checklist\n\nBump the version, tag, publish the notes.\n",
+}
+
+
+def cursor_attach_mode(front: dict[str, object]) -> str:
+    """How Cursor attaches a rule from its front matter (docs.cursor.com, Rules: rule types)."""
+    if front.get("alwaysApply") is True:
+        return "Always"
+    if front.get("globs"):
+        return "Auto Attached"
+    return "Agent Requested" if front.get("description") else "Manual"
+
+
+async def test_every_cursor_rule_mode_means_the_same_after_import_and_generate(
+    database_url: str, tmp_path: Path
+) -> None:
+    original, regenerated = tmp_path / "original", tmp_path / "regenerated"
+    write_tree(original, ATTACH_MODE_RULES)
+    assert (await run_cli(["patterns", "import", "."], original, database_url)).returncode == 0
+    generated = await run_cli(["context", "generate", "--format", "cursor_mdc", "--root", str(regenerated)],
+                              tmp_path, database_url)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+
+    def modes(root: Path) -> dict[str, tuple[str, object, object]]:
+        """Each rule's last line -> (Cursor's attach mode, globs, description)."""
+        found = {}
+        for path in (root / ".cursor" / "rules").glob("*.mdc"):
+            front, body = split_front_matter(path.read_text(), lenient=True)
+            last_line = body.strip().splitlines()[-1]  # a generated file adds a title heading above the rule
+            found[last_line] = (cursor_attach_mode(front), front.get("globs") or None, front.get("description") or None)
+        return found
+
+    before, after = modes(original), modes(regenerated)
+    assert sorted(mode for mode, _, _ in before.values()) == ["Agent Requested", "Always", "Auto Attached", "Manual"]
+    assert after == before
+
+
+async def test_copilot_rules_keep_exclude_agent_and_stay_unattached_without_apply_to(
+    database_url: str, tmp_path: Path
+) -> None:
+    original, regenerated = tmp_path / "original", tmp_path / "regenerated"
+    write_tree(original, {
+        ".github/instructions/review.instructions.md": '---\napplyTo: "**"\nexcludeAgent: "coding-agent"\n'
+                                                       '---\n# Review\n\nFlag missing tests.\n',
+        ".github/instructions/python.instructions.md": "---\napplyTo: '**/*.py'\nexcludeAgent: code-review\n"
+                                                       "description: Python style\n---\n# Python\n\nType hints.\n",
+        ".github/instructions/incidents.instructions.md": "---\ndescription: 'Writing an incident report'\n---\n"
+                                                          "# Incidents\n\nTimeline first, blame never.\n",
+    })
+    assert (await run_cli(["patterns", "import", "."], original, database_url)).returncode == 0
+    generated = await run_cli(["context", "generate", "--format", "copilot", "--root", str(regenerated)],
+                              tmp_path, database_url)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+
+    def fronts(root: Path) -> dict[str, dict[str, object]]:
+        found = {}
+        for path in (root / ".github" / "instructions").glob("*.instructions.md"):
+            front, body = split_front_matter(path.read_text(), lenient=False)
+            found[body.strip().splitlines()[-1]] = {k: v for k, v in front.items() if k in ("applyTo", "excludeAgent")}
+        return found
+
+    assert fronts(regenerated) == fronts(original) == {
+        "Flag missing tests.": {"applyTo": "**", "excludeAgent": "coding-agent"},
+        "Type hints.": {"applyTo": "**/*.py", "excludeAgent": "code-review"},
+        "Timeline first, blame never.": {},  # no applyTo: VS Code never attaches it by itself
+    }
+    assert not (regenerated / ".github" / "copilot-instructions.md").exists()  # nothing is on for every agent

@@ -83,3 +83,33 @@ def test_merge_appends_to_a_file_without_markers_and_creates_new_files() -> None
     assert merge_marked("Mine.\n", section) == "Mine.\n\n" + section
     assert merge_marked("Mine.", section) == "Mine.\n\n" + section
     assert merge_marked(None, section) == section
+
+
+def cursor_front(one: Pattern) -> dict[str, object]:
+    [file] = render("cursor_mdc", [one]).files
+    return split_front_matter(file.content, lenient=True)[0]
+
+
+def test_cursor_rules_state_each_attach_mode_as_cursor_reads_it() -> None:
+    requested = pattern(4, "Migrations", "One change each.", [], attach="requested", description="Before a migration")
+    manual = pattern(5, "Release", "Tag it.", [], attach="manual")
+    assert cursor_front(requested) == {"description": "Before a migration", "globs": None, "alwaysApply": False}
+    assert cursor_front(manual) == {"description": None, "globs": None, "alwaysApply": False}
+    # Globs decide over a stated mode; without one, no globs still means every file (add_pattern).
+    assert cursor_front(pattern(6, "Scoped", "X.", ["*.py"], attach="requested"))["globs"] == "*.py"
+    assert cursor_front(pattern(7, "Everywhere", "Y.", []))["alwaysApply"] is True
+
+
+def test_patterns_attached_on_request_are_not_written_as_always_on() -> None:
+    requested = pattern(4, "Migrations", "One change each.", [], attach="requested", description="Before a migration")
+    manual = pattern(5, "Release", "Tag it.", [], attach="manual", exclude_agent="coding-agent")
+    files = {f.path: f.content for f in render("copilot", [*PATTERNS, requested, manual]).files}
+    main = files[".github/copilot-instructions.md"]
+    assert "Keep pull requests small." in main and "One change each." not in main and "Tag it." not in main
+    front, _ = split_front_matter(files[".github/instructions/aletheia-migrations-4.instructions.md"], False)
+    assert front == {"description": "Before a migration"}  # no applyTo: Copilot attaches it only on request
+    front, _ = split_front_matter(files[".github/instructions/aletheia-release-5.instructions.md"], False)
+    assert front == {"excludeAgent": "coding-agent"}
+    [agents] = render("agents_md", [requested, manual]).files
+    assert "### Migrations\n\n_Applies on request, not to every task: Before a migration_\n" in agents.content
+    assert "### Release\n\n_Applies only when asked for by name, not to every task._\n" in agents.content

@@ -54,6 +54,27 @@ def test_copilot_instructions_apply_to(tmp_path: Path) -> None:
     assert everywhere.target_contexts == ()
 
 
+@pytest.mark.parametrize(("front", "mode", "globs"), [
+    ("description: Style\nglobs: src/**/*.ts\nalwaysApply: true", "always", ()),
+    ("description: React\nglobs: src/**/*.{ts,tsx}\nalwaysApply: false", "auto", ("src/**/*.{ts,tsx}",)),
+    ("description: Read before writing a migration\nglobs:\nalwaysApply: false", "requested", ()),
+    ("description:\nglobs:\nalwaysApply: false", "manual", ()),
+])
+def test_each_cursor_rule_mode_is_recorded(tmp_path: Path, front: str, mode: str, globs: tuple[str, ...]) -> None:
+    [rule] = parse(tmp_path, ".cursor/rules/rule.mdc", f"---\n{front}\n---\n# Rule\n\nBody.\n")
+    assert (rule.meta["attach"], rule.target_contexts) == (mode, globs)
+
+
+def test_copilot_apply_to_and_exclude_agent_are_recorded(tmp_path: Path) -> None:
+    [everywhere] = parse(tmp_path, "a.instructions.md", '---\napplyTo: "**"\nexcludeAgent: "code-review"\n---\nX.\n')
+    assert (everywhere.meta["attach"], everywhere.meta["exclude_agent"]) == ("always", "code-review")
+    [unattached] = parse(tmp_path, "b.instructions.md", "---\ndescription: Incident reports\n---\nY.\n")
+    assert (unattached.meta["attach"], unattached.target_contexts) == ("requested", ())
+    assert "exclude_agent" not in unattached.meta
+    [bare] = parse(tmp_path, "c.instructions.md", "# Notes\n\nZ.\n")
+    assert bare.meta["attach"] == "manual"
+
+
 def test_agents_md_is_split_into_sections(tmp_path: Path) -> None:
     rules = parse(tmp_path, "AGENTS.md", "# Project guide\n\nIntro text.\n\n## Testing\n\nRun pytest.\n\n"
                                          "## Style\n\nUse ruff.\n\n## Style\n\nSecond style section.\n")

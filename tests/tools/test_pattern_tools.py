@@ -176,3 +176,35 @@ async def test_patterns_take_long_text_up_to_their_own_bound(client: Client) -> 
     error = await call_error(client, "add_pattern", {"content": "x" * (MAX_PATTERN_CHARS + 1)})
     assert f"{MAX_PATTERN_CHARS + 1} characters; the limit for a pattern is {MAX_PATTERN_CHARS}" in error
     assert "Split it" in error
+
+
+async def test_rules_attached_only_on_request_are_found_by_query_not_by_a_file(
+    client: Client, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    files = {
+        ".github/instructions/incidents.instructions.md": "---\ndescription: 'Writing an incident report'\n---\n"
+                                                          "# Incidents\n\nTimeline first, zorbleflax never.\n",
+        ".cursor/rules/migrations.mdc": "---\ndescription: Read before adding a migration\nglobs:\n"
+                                        "alwaysApply: false\n---\nOne zorbleflax change per migration.\n",
+        ".cursor/rules/release.mdc": "---\ndescription:\nglobs:\nalwaysApply: false\n---\n"
+                                    "Tag the zorbleflax release.\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    async with open_app(settings, load_in_background=False) as app:
+        report = await app.rule_files.import_files([tmp_path / ".github", tmp_path / ".cursor"])
+    assert (report.created, report.problems) == (3, [])
+    everywhere = await add(client, title="Newline", content="Files end with a newline.")  # no globs: every file
+
+    for path in ("docs/incidents/2026-01.md", "migrations/0001.py", "README.md"):
+        found = await call(client, "find_patterns", {"file_path": path})
+        assert [p["id"] for p in found["results"]] == [everywhere], path
+    on_request = {r["id"] for r in await sql(database_url, "SELECT id FROM eng_patterns WHERE id <> $1", everywhere)}
+    found = await call(client, "find_patterns", {"query": "zorbleflax"})
+    assert {p["id"] for p in found["results"]} >= on_request
+    found = await call(client, "find_patterns", {"query": "zorbleflax", "file_path": "migrations/0001.py"})
+    assert {p["id"] for p in found["results"]} >= on_request
+    assert found["results"][0]["id"] == everywhere  # the one that applies to the file ranks first
+    keys = await sql(database_url, "SELECT context_keys FROM eng_patterns ORDER BY id")
+    assert [r["context_keys"] for r in keys] == [[], [], [], ["*"]]
