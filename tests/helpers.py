@@ -121,18 +121,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(cwd: Path, url: str, host: str = "127.0.0.1", **env: str) -> Iterator[str]:
+def http_server(cwd: Path, url: str, host: str = "127.0.0.1", log: Path | None = None, **env: str) -> Iterator[str]:
+    """`serve --transport http` on a free port; its stderr goes to `log` (to read while it runs) when given."""
     port = free_port()
+    log_file = log.open("w") if log is not None else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--host", host, "--port", str(port)],
         cwd=cwd, env=clean_env(DATABASE_URL=url, EMBEDDING_PROVIDER="hashing", **env),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=log_file or subprocess.PIPE, text=True,
     )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+                said = log.read_text() if log is not None else proc.stderr.read() if proc.stderr else ""
+                raise AssertionError(f"server exited: {said}")
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
@@ -141,6 +144,8 @@ def http_server(cwd: Path, url: str, host: str = "127.0.0.1", **env: str) -> Ite
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log_file is not None:
+            log_file.close()
 
 
 @asynccontextmanager

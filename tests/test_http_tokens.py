@@ -6,14 +6,10 @@ file refuses every token (401, logged) and never fails a request with a 500."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -227,32 +223,6 @@ def test_concurrent_changes_all_survive(tmp_path: Path) -> None:
     assert token_hash(doomed) not in {entry.sha256 for entry in stored}
 
 
-@contextmanager
-def serving(cwd: Path, database_url: str, tokens_file: Path, log: Path) -> Iterator[str]:
-    """helpers.http_server, with the server's log (stderr) in `log` to read while it runs."""
-    port = free_port()
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mcp_server", "serve", "--transport", "http", "--port", str(port)],
-            cwd=cwd, env=clean_env(DATABASE_URL=database_url, EMBEDDING_PROVIDER="hashing",
-                                   ALETHEIA_HTTP_TOKENS_FILE=str(tokens_file)),
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "the server did not start"
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
 async def test_a_label_that_is_not_a_string_refuses_every_token(
     database_url: str, cli_cwd: Path, tmp_path: Path
 ) -> None:
@@ -263,7 +233,7 @@ async def test_a_label_that_is_not_a_string_refuses_every_token(
     valid = path.read_text()
     data = json.loads(valid)
     data["tokens"][0]["label"] = 5
-    with serving(cli_cwd, database_url, path, log) as url:
+    with http_server(cli_cwd, database_url, log=log, ALETHEIA_HTTP_TOKENS_FILE=str(path)) as url:
         assert await status_code(url, token) == 200
         path.write_text(json.dumps(data))
         assert await status_code(url, token) == 401
@@ -284,7 +254,7 @@ async def test_an_unreadable_tokens_file_refuses_every_token(
     path, log = tmp_path / "tokens.json", tmp_path / "server.log"
     token = new_token(cli_cwd, path, "alice")
     valid = path.read_text()
-    with serving(cli_cwd, database_url, path, log) as url:
+    with http_server(cli_cwd, database_url, log=log, ALETHEIA_HTTP_TOKENS_FILE=str(path)) as url:
         assert await status_code(url, token) == 200
         path.unlink()
         path.mkdir(mode=0o700)

@@ -17,7 +17,7 @@ from mcp_server.db.introspect import pgvector_status, schema_revision, server_ve
 from mcp_server.db.schema_check import shipped_head
 from mcp_server.errors import DatabaseUnavailableError
 from mcp_server.identity import current_user_id
-from mcp_server.schemas import DatabaseConnectionStatus, DatabaseStatus, ServerStatus, TableCounts
+from mcp_server.schemas import DatabaseStatus, ServerStatus, TableCounts
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.projects import ProjectService
 from mcp_server.settings import Settings
@@ -67,7 +67,7 @@ class StatusService:
         if not local:  # messages may quote a path (the model cache, a socket directory)
             if project_status is not None:
                 project_status = project_status.model_copy(update={"root": None})
-            connection = _hide_paths(connection)
+            connection = connection.model_copy(update={"last_error": without_local_paths(connection.last_error)})
             embedder = embedder.model_copy(update={"detail": without_local_paths(embedder.detail)})
         return ServerStatus(
             version=__version__,
@@ -80,7 +80,3 @@ class StatusService:
             embedder=embedder,
             counts=counts,
         )
-
-
-def _hide_paths(connection: DatabaseConnectionStatus) -> DatabaseConnectionStatus:
-    return connection.model_copy(update={"last_error": without_local_paths(connection.last_error)})
