@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,14 @@ async def connect(url: str, token: str | None = None, **headers: str) -> AsyncIt
 
 
 # --- git repositories ---------------------------------------------------------------------------
+
+
+def write_tree(root: Path, files: Mapping[str, str]) -> None:
+    """Write `files` (path relative to `root` -> text) under `root`, making their folders."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def make_repository(path: Path, origin: str | None = None) -> Path:

@@ -204,9 +204,9 @@ async def insert_with_id(conn: Connection, pattern_id: int, fields: dict[str, An
 async def candidates_for_path(
     conn: Connection, keys: Sequence[str], tags: Sequence[str] | None, strategy_type: str | None,
     limit: int, scope: Scope = ALL_ROWS,
-) -> Iterator[tuple[int, list[str], bool]]:
-    """(id, target_contexts, of a project) of the patterns whose context keys overlap the path's
-    (globs then decide).
+) -> Iterator[tuple[int, list[str], bool, bool]]:
+    """(id, target_contexts, of a project, globs ignore case) of the patterns whose context keys
+    overlap the path's (globs then decide; `metadata.globs_ignore_case`: see rules/globs.py).
 
     Yielded one at a time from the fetched records: there can be thousands, and holding a copy
     of each at once made every find_patterns call feed the garbage collector (p95 28 -> 81 ms).
@@ -214,11 +214,12 @@ async def candidates_for_path(
     params = Params(list(keys))
     filters = " AND ".join(["t.context_keys && $1::text[]", *_filters(params, tags, strategy_type, scope)])
     records = await conn.fetch(
-        f"SELECT t.id, t.target_contexts, t.project_id IS NOT NULL AS of_project FROM eng_patterns t "
+        f"SELECT t.id, t.target_contexts, t.project_id IS NOT NULL AS of_project, "
+        f"(t.metadata->'globs_ignore_case') IS NOT DISTINCT FROM 'true'::jsonb AS ignore_case FROM eng_patterns t "
         f"WHERE {filters} ORDER BY t.last_updated DESC LIMIT {params.add(limit)}",
         *params.values,
     )
-    return ((r["id"], r["target_contexts"], r["of_project"]) for r in records)
+    return ((r["id"], r["target_contexts"], r["of_project"], r["ignore_case"]) for r in records)
 
 
 async def search(

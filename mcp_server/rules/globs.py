@@ -1,10 +1,18 @@
 """Which patterns apply to a file: gitignore-style globs relative to the repository root.
 
+This is the *canonical form*: every glob is stored this way, whatever tool it came from
+(rules/dialects.py converts Cursor's and Copilot's globs on import, and back on generation).
 Semantics (pinned by tests):
 - `*.py` (no slash) matches at any depth; `api/*.py` only directly under `api/`;
   `src/**/*.ts` at any depth below `src/`; `docs/` and `docs/**` everything under `docs/`
   (a trailing slash means the folder at the root, not a folder of that name anywhere);
-  a leading `./` or `/` is ignored; `!glob` excludes what it matches.
+  a leading `./` is ignored; `!glob` excludes what it matches.
+- A leading `/` anchors a glob without another slash at the root, as in git: `/Makefile` is the
+  root's Makefile only, `Makefile` one at any depth. A glob with another slash is anchored
+  already, so its leading `/` is dropped (`/api/*.py` is stored `api/*.py`): one spelling a meaning.
+- As in git, a glob that matches a folder matches everything inside it (`tests` matches
+  `tests/unit/x.py`); globs are case-sensitive, unless the pattern says otherwise
+  (`metadata.globs_ignore_case`, set for Copilot's globs, which VS Code matches ignoring case).
 - Paths from clients may use Windows separators (`api\\users.py`) or a leading `./`.
 
 Braces are alternatives, as in minimatch and VS Code: `src/**/*.{ts,tsx}` is `src/**/*.ts` or
@@ -22,9 +30,11 @@ matches; editing its pattern asks for valid globs.
 
 To find candidates in SQL without scanning every pattern, each glob also gets one *key* (stored
 in `eng_patterns.context_keys`, GIN-indexed): `d:<first folder>` for globs anchored under a
-literal folder, `e:<extension>` for `*.ext` globs, `n:<name>` for a literal file name, or `*`
-for everything else. A path's keys are its first folder, its extension, its name and `*`; only
-patterns sharing a key are checked.
+literal folder, `e:<extension>` for `*.ext` globs (also `**/src/**/*.ext`), `n:<name>` for a literal
+last name, or `*` for everything else. A path's keys are its first folder, the name and extension of
+each of its segments (a glob matching a folder matches the files inside it: `tests` matches
+`pkg/tests/x.py` through `n:tests`) and `*`; only patterns sharing a key are checked. A pattern
+matching ignoring case gets lower-cased `n:`/`d:` keys, and a path's keys include lower-cased ones too.
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ from mcp_server.errors import InvalidInputError
 
 CATCH_ALL_KEY = "*"
 _WILDCARD = re.compile(r"\*\*|\*|\?|\[[^\]]*\]")
+# Control characters (C0, DEL, C1) and Unicode line breaks: no file name has them on purpose.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A match costs about glob length x path length (RE2's NFA, when its DFA gives up on a hostile
 # glob), so both are capped well above real use: real globs are a few dozen characters with a
 # handful of wildcards (`src/**/components/*.tsx`), and no file path is longer than PATH_MAX.
@@ -68,6 +80,8 @@ def _re2_options() -> re2.Options:
 
 
 _RE2_OPTIONS = _re2_options()
+_RE2_OPTIONS_IGNORING_CASE = _re2_options()
+_RE2_OPTIONS_IGNORING_CASE.case_sensitive = False
 
 
 def check_path_length(path: str) -> None:
@@ -99,17 +113,23 @@ def normalize_glob(glob: str) -> str:
     if "\x00" in glob:
         raise InvalidInputError(f"The glob {_shown(glob)} contains a NUL character.")
     text = glob.strip().replace("\\", "/")
+    if _CONTROL.search(text):  # (a line break would also end the front-matter line a glob is written on)
+        raise InvalidInputError(f"The glob {_shown(glob)} contains a control or line-break character: a glob is "
+                                "one line of path characters, e.g. `src/**/*.ts`; pass several globs as a list.")
     negated = text.startswith("!")
     if negated:
         text = text[1:].strip()
     while text.startswith("./"):
         text = text[2:]
+    rooted = text.startswith("/")
     text = text.lstrip("/")
     if text.endswith("/"):
         text = text.rstrip("/") + "/**"
     if not text:
         raise InvalidInputError(f"The glob {_shown(glob)} is empty: use e.g. `**/*` for every file, `api/*.py`, "
                                 "`tests/**`.")
+    if rooted:
+        text = root_anchored(text)
     _check_limits(glob, text)
     _require_unicode(text, f"The glob {_shown(glob)}")
     if len(expand_braces(text)) > MAX_BRACE_ALTERNATIVES:
@@ -118,6 +138,14 @@ def normalize_glob(glob: str) -> str:
     if _compile(text) is None:
         raise InvalidInputError(f"The glob {_shown(glob)} is not a valid gitignore-style pattern.")
     return f"!{text}" if negated else text
+
+
+def root_anchored(text: str) -> str:
+    """`text` (relative to the root, no leading `/`) spelled so that it matches from the root only:
+    a glob with a slash is anchored already; one without gets a leading `/` (`**` is every file anyway)."""
+    if "/" in text or all(segment == "**" for segment in text.split("/")):
+        return text
+    return "/" + text
 
 
 def normalize_globs(globs: Iterable[str] | None) -> list[str]:
@@ -192,7 +220,7 @@ def _brace_group(glob: str, opening: int) -> tuple[int | None, list[int]]:
 
 
 @lru_cache(maxsize=_COMPILED_GLOBS_KEPT)
-def _compile(glob: str) -> _Matcher | None:
+def _compile(glob: str, ignore_case: bool = False) -> _Matcher | None:
     """The glob (its brace alternatives) as one RE2 regex, or None if it is no valid gitignore
     pattern (or RE2 refuses it)."""
     alternatives = expand_braces(glob)
@@ -208,7 +236,8 @@ def _compile(glob: str) -> _Matcher | None:
             return None
         regexes.append(_python_classes_for_re2(regex))
     try:
-        matcher: _Matcher = re2.compile("|".join(f"(?:{r})" for r in regexes), _RE2_OPTIONS)
+        options = _RE2_OPTIONS_IGNORING_CASE if ignore_case else _RE2_OPTIONS
+        matcher: _Matcher = re2.compile("|".join(f"(?:{r})" for r in regexes), options)
     except re2.error:
         return None
     return matcher
@@ -255,11 +284,11 @@ def canonical(glob: str) -> str | None:
         return None
 
 
-def glob_matches(glob: str, path: str) -> bool:
+def glob_matches(glob: str, path: str, ignore_case: bool = False) -> bool:
     """Does `glob` match `path` (a normalize_path result: RE2's `$` is the end of the text, where
     Python's `re` would also match before a final newline, which normalize_path strips)?"""
     form = canonical(glob)
-    regex = _compile(form.removeprefix("!")) if form else None
+    regex = _compile(form.removeprefix("!"), ignore_case) if form else None
     return regex is not None and regex.search(path) is not None
 
 
@@ -279,22 +308,25 @@ class ContextMatch:
     specificity: float  # of the most specific matching glob; 0 for unscoped
 
 
-def match_contexts(globs: Sequence[str], path: str) -> ContextMatch:
-    """Does a pattern with these globs apply to `path` (gitignore order: later `!globs` exclude)?"""
+def match_contexts(globs: Sequence[str], path: str, ignore_case: bool = False) -> ContextMatch:
+    """Does a pattern with these globs apply to `path` (gitignore order: later `!globs` exclude)?
+    `ignore_case`: the pattern's `metadata.globs_ignore_case` (its globs came from Copilot).
+    Only exclusions (`!generated/**`) mean every file but those, as for a pattern without globs,
+    which applies everywhere (and is "always" to render.attach_mode)."""
     if not globs:
         return ContextMatch(True, [], 0.0)
-    included = False
+    included = all(glob.startswith("!") for glob in globs)
     matched: list[str] = []
     for glob in globs:
         if glob.startswith("!"):
-            if included and glob_matches(glob, path):
+            if included and glob_matches(glob, path, ignore_case):
                 included, matched = False, []
-        elif glob_matches(glob, path):
+        elif glob_matches(glob, path, ignore_case):
             included = True
             matched.append(glob)
     if not included:
         return ContextMatch(False, [], 0.0)
-    return ContextMatch(True, matched, max(specificity(g) for g in matched))
+    return ContextMatch(True, matched, max((specificity(g) for g in matched), default=0.0))
 
 
 def glob_keys(glob: str) -> set[str]:
@@ -306,11 +338,11 @@ def glob_keys(glob: str) -> set[str]:
 
 
 def _key(text: str) -> str:
-    segments = text.split("/")
+    segments = text.removeprefix("/").split("/")  # `/Makefile`: the root's, keyed by its name
     if len(segments) > 1 and not _WILDCARD.search(segments[0]):
         return f"d:{segments[0]}"  # anchored under a literal first folder
     last = segments[-1]
-    if len(segments) == 1 or all(s == "**" for s in segments[:-1]):
+    if len(segments) == 1 or _WILDCARD.search(segments[0]):  # `*.py`, `**/src/**/*.py`: by the file's name
         if not _WILDCARD.search(last):
             return f"n:{last}"
         tail = _WILDCARD.split(last)[-1]  # the literal end of the name, e.g. ".py" of "test_*.py"
@@ -319,18 +351,29 @@ def _key(text: str) -> str:
     return CATCH_ALL_KEY
 
 
-def context_keys(globs: Sequence[str]) -> list[str]:
-    """Candidate keys of a pattern; unscoped patterns and negations apply broadly, so `*`."""
-    if not globs or any(g.startswith("!") for g in globs):
+def context_keys(globs: Sequence[str], ignore_case: bool = False) -> list[str]:
+    """Candidate keys of a pattern: its included globs' (an exclusion only narrows what they match,
+    see match_contexts); an unscoped pattern, or one with exclusions alone, gets `*`.
+    `ignore_case`: name and folder keys lower-cased, as path_keys also offers them."""
+    included = [g for g in globs if not g.startswith("!")]
+    if not included:
         return [CATCH_ALL_KEY]
-    return sorted(set().union(*(glob_keys(g) for g in globs)))
+    keys = set().union(*(glob_keys(g) for g in included))
+    if ignore_case:
+        keys = {key.lower() if key[:2] in ("n:", "d:") else key for key in keys}
+    return sorted(keys)
 
 
 def path_keys(path: str) -> list[str]:
+    """A path's candidate keys: its first folder, each segment's name and extension (a glob can match
+    the file or any folder on its way), each name and folder key also lower-cased (for patterns
+    ignoring case), and `*`."""
     segments = path.split("/")
-    keys = {CATCH_ALL_KEY, f"n:{segments[-1]}"}
+    keys = {CATCH_ALL_KEY}
     if len(segments) > 1:
-        keys.add(f"d:{segments[0]}")
-    if "." in segments[-1]:
-        keys.add(f"e:{segments[-1].rsplit('.', 1)[-1].lower()}")
+        keys |= {f"d:{segments[0]}", f"d:{segments[0].lower()}"}
+    for segment in segments:
+        keys |= {f"n:{segment}", f"n:{segment.lower()}"}
+        if "." in segment:
+            keys.add(f"e:{segment.rsplit('.', 1)[-1].lower()}")
     return sorted(keys)

@@ -3,17 +3,41 @@
 Supported: Cursor `.mdc` (front matter `description`, `globs` as a string or a list,
 `alwaysApply`), legacy `.cursorrules`, Copilot `*.instructions.md` (`applyTo`, `description`,
 `excludeAgent`: kept as `metadata.exclude_agent`) and `copilot-instructions.md`, `AGENTS.md` /
-`CLAUDE.md` (split into one pattern per `##` section), and any other markdown (one pattern; optional
-YAML front matter with title, tags, strategy_type, target_contexts, author, metadata, project: the
-format `patterns export` writes).
+`CLAUDE.md` / `GEMINI.md` (split into one pattern per `##` section), and any other markdown (one
+pattern; optional YAML front matter with title, tags, strategy_type, target_contexts, author,
+metadata, project: the format `patterns export` writes).
+
+Rule folders, recognised by the folders a file is in (its `source_path`, at any depth of the
+repository), each a file per rule:
+- `.claude/rules/` (and its sub-folders, which Claude Code reads too): `paths:` a list of globs
+  (or one string, split at commas outside braces) -> "auto"; no `paths` -> "always". Claude Code
+  reads no other key (`globs:` there is ignored, as Claude Code ignores it).
+- `.windsurf/rules/`: `trigger:` `always_on` -> "always", `glob` -> "auto" with `globs:` (a
+  comma-separated string or a list), `model_decision` -> "requested" (Cascade reads the
+  `description`), `manual` -> "manual"; no `trigger` -> "always". Another trigger, or `glob`
+  without globs, is a RuleFileError.
+- `.clinerules/`: `paths:` as Claude Code's (Cline's conditional rules); none -> "always".
+Their globs are minimatch-style from the repository root, as Cursor's, and converted the same way.
+Their patterns record `metadata.format` `claude_rule`, `windsurf_rule` or `cline_rule`. The files
+`context generate` writes there (`aletheia-*`) are skipped before they get here (rules/sync.py).
 
 Titles: the front matter's `title` (as written), else its `description`, else the first heading, else
 the file's name (a bare dot-name like `.cursor`: the first line of text); made plain (no `**`, no
 backticks) and cut at a word to MAX_TITLE_CHARS. Sectioned files are titled by their headings.
 
-Cursor and Copilot rules record when they apply as `metadata.attach` ("always", "auto",
-"requested", "manual": see rules/render.py); a rule that is not attached automatically has no globs
-and is never found by a file's path, only by a query.
+Globs: the tools' globs (Cursor's `globs`, Claude Code's and Cline's `paths`, Windsurf's `globs`,
+Copilot's `applyTo`) mean other things than the stored (canonical) globs, so they are converted
+(rules/dialects.py): Cursor's `Makefile` is the root's (`/Makefile`), Copilot's `src/**/*.ts` is
+at any depth (`**/src/**/*.ts`) and ignoring case (`metadata.globs_ignore_case`). Other files'
+`target_contexts` are canonical already.
+
+The tools' rules record when they apply as `metadata.attach` ("always", "auto", "requested",
+"manual": see rules/render.py); a rule that is not attached automatically has no globs and is
+never found by a file's path, only by a query.
+
+Front matter is YAML; the tools' files are also read leniently when it is not (people write
+`globs: *.tsx` and `- **/*.ts` unquoted, which YAML takes for aliases): `key: value` lines, `- item`
+lines under a key, `[a, b]` lists.
 
 A pattern's import identity is (project, source_path, title); sync.source_path_of says what the path is.
 Drafts hold what the file says; the service that stores them validates it (services/rule_files.py).
@@ -23,17 +47,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
 
 from mcp_server.errors import RuleFileError
+from mcp_server.rules.dialects import from_copilot, from_cursor
 from mcp_server.rules.render import strip_marked
 from mcp_server.schemas import MAX_TITLE_CHARS
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-SECTIONED_NAMES = {"agents.md", "claude.md", "copilot-instructions.md"}
+SECTIONED_NAMES = {"agents.md", "claude.md", "gemini.md", "copilot-instructions.md"}
 _INLINE = MarkdownIt("commonmark").enable("strikethrough")
 _SEEN_TOKENS = {"text", "code_inline", "image"}  # what a reader sees of a line (an image: its alt text)
 _LINE_TITLE_CHARS = 100  # a title made from a file's first line of text
@@ -57,19 +83,36 @@ class RuleDraft:
 
 
 def _lenient_front_matter(text: str) -> dict[str, Any]:
-    """Cursor and Copilot write `globs: *.tsx` unquoted, which YAML rejects: read `key: value` lines."""
+    """The tools' front matter when YAML rejects it: people write `globs: *.tsx` and `- **/*.ts`
+    unquoted (YAML aliases). Reads `key: value` lines, `- item` lines under a key without a value,
+    and `[a, b]` values (split outside braces)."""
     values: dict[str, Any] = {}
+    list_key: str | None = None  # the key whose `- item` lines may follow
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if list_key is not None and stripped.startswith("-"):
+            item = _unquoted(stripped[1:].strip())
+            values[list_key] = [*(values[list_key] or []), *([item] if item else [])]
             continue
         key, sep, value = line.partition(":")
         if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*", key.strip()):
-            raise RuleFileError(f"front matter line {number} is not `key: value`: {line.strip()[:80]!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = {"true": True, "false": False}.get(value.lower(), value)
+            raise RuleFileError(f"front matter line {number} is not `key: value`: {stripped[:80]!r}")
+        key, value = key.strip(), value.strip()
+        list_key = key if not value else None
+        if len(value) >= 2 and value[0] == "[" and value[-1] == "]":
+            values[key] = [_unquoted(v.strip()) for v in _split_outside_braces(value[1:-1]) if v.strip()]
+        else:
+            value = _unquoted(value)
+            values[key] = {"true": True, "false": False}.get(value.lower(), value)
     return values
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
 
 
 def split_front_matter(text: str, lenient: bool) -> tuple[dict[str, Any], str]:
@@ -101,7 +144,9 @@ def _globs(value: Any, field: str) -> list[str]:
         return [g.strip() for g in _split_outside_braces(value) if g.strip()]
     if isinstance(value, list) and all(isinstance(g, str) for g in value):
         return value
-    raise RuleFileError(f"`{field}` must be a glob string or a list of globs")
+    shown = value if isinstance(value, list) else f"{value!r} ({type(value).__name__})"
+    raise RuleFileError(f"`{field}` must be a glob string or a list of globs (quoted, e.g. \"src/**/*.ts\"), "
+                        f"not {str(shown)[:80]}")
 
 
 def _heading(line: str) -> tuple[int, str] | None:
@@ -226,16 +271,69 @@ def _attach(always: bool | None, globs: list[str], description: Any) -> str:
     return "requested" if description else "manual"
 
 
+# Folders a tool reads one rule per file from: (the folders' names, the format, whether the tool
+# reads their sub-folders too: Claude Code does, by its documentation).
+_RULE_FOLDERS: tuple[tuple[tuple[str, ...], str, bool], ...] = (
+    ((".claude", "rules"), "claude_rule", True),
+    ((".windsurf", "rules"), "windsurf_rule", False),
+    ((".clinerules",), "cline_rule", False),
+)
+# Windsurf's (and Devin's) `trigger` -> attach mode (rules/render.py writes it back).
+WINDSURF_TRIGGERS = {"always_on": "always", "glob": "auto", "model_decision": "requested", "manual": "manual"}
+_LENIENT_KINDS = frozenset({"cursor_mdc", "copilot_instructions", "claude_rule", "windsurf_rule", "cline_rule"})
+
+
+def folder_format(source_path: str) -> str | None:
+    """The format of a markdown rule file by the folders it is in (`.claude/rules/`, `.windsurf/rules/`,
+    `.clinerules/`, anywhere in the repository), else None."""
+    folders = PurePosixPath(source_path).parent.parts
+    for wanted, fmt, nested in _RULE_FOLDERS:
+        size = len(wanted)
+        starts = range(len(folders) - size + 1) if nested else [len(folders) - size]
+        if any(start >= 0 and folders[start:start + size] == wanted for start in starts):
+            return fmt
+    return None
+
+
+def _kind(name: str, source_path: str) -> str:
+    if name.endswith(".mdc"):
+        return "cursor_mdc"
+    if name == ".cursorrules":
+        return "cursorrules"
+    if name.endswith(".instructions.md"):
+        return "copilot_instructions"
+    in_folder = folder_format(source_path) if name.endswith(".md") else None
+    return in_folder or ("sectioned" if name in SECTIONED_NAMES else "markdown")
+
+
+def _windsurf_attach(front: dict[str, Any]) -> tuple[list[str], str]:
+    """(globs, attach mode) of a Windsurf rule, from its `trigger` (none: always on, as a plain file)."""
+    trigger = front.get("trigger")
+    if trigger is None or trigger == "":
+        return [], "always"
+    if not isinstance(trigger, str) or trigger.strip() not in WINDSURF_TRIGGERS:
+        raise RuleFileError(f"`trigger: {str(trigger)[:40]}` is not a Windsurf trigger: use one of "
+                            f"{', '.join(WINDSURF_TRIGGERS)}")
+    mode = WINDSURF_TRIGGERS[trigger.strip()]
+    if mode != "auto":
+        return [], mode  # (Windsurf reads `globs` only for `trigger: glob`)
+    globs = from_cursor(_globs(front.get("globs"), "globs"))
+    if not globs:
+        raise RuleFileError("`trigger: glob` needs `globs:` (the files the rule applies to, comma-separated, e.g. "
+                            "`globs: src/**/*.ts, *.md`); or use `trigger: always_on`, `model_decision` or `manual`")
+    return globs, mode
+
+
 def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDraft]:
-    """The patterns in one rule file named `file_name`; RuleFileError says why it cannot be imported."""
+    """The patterns in one rule file named `file_name` at `source_path` (relative to the repository
+    root: its folders say whether a markdown file is a Claude Code, Windsurf or Cline rule);
+    RuleFileError says why it cannot be imported."""
     name = file_name.lower()
     text = strip_marked(text.replace("\r\n", "\n"))
     if "\x00" in text:
         raise RuleFileError("the file contains NUL characters (binary?)")
-    kind = ("cursor_mdc" if name.endswith(".mdc") else "cursorrules" if name == ".cursorrules"
-            else "copilot_instructions" if name.endswith(".instructions.md") else
-            "sectioned" if name in SECTIONED_NAMES else "markdown")
-    front, body = split_front_matter(text, lenient=kind in {"cursor_mdc", "copilot_instructions"})
+    kind = _kind(name, source_path)
+    front, body = split_front_matter(text, lenient=kind in _LENIENT_KINDS)
     meta = dict(front.get("metadata") or {}) if isinstance(front.get("metadata"), dict) else {}
     if "metadata" in front and not isinstance(front["metadata"], dict):
         raise RuleFileError("`metadata` in the front matter must be a mapping")
@@ -249,14 +347,19 @@ def parse_rule_file(file_name: str, source_path: str, text: str) -> list[RuleDra
     if kind == "cursor_mdc":
         always = front.get("alwaysApply") is True
         meta["always_apply"] = always
-        globs = [] if always else _globs(front.get("globs"), "globs")
+        globs = [] if always else from_cursor(_globs(front.get("globs"), "globs"))
         meta["attach"] = _attach(always or None, globs, front.get("description"))
     elif kind == "copilot_instructions":
-        apply_to = _globs(front.get("applyTo"), "applyTo")
-        globs = [g for g in apply_to if g not in ("**", "**/*", "*")]
-        meta["attach"] = _attach(bool(apply_to) or None, globs, front.get("description"))
+        globs, every_file = from_copilot(_globs(front.get("applyTo"), "applyTo"))
+        meta["attach"] = _attach(every_file or None, globs, front.get("description"))
+        meta["globs_ignore_case"] = True  # VS Code matches applyTo ignoring case
         if front.get("excludeAgent"):
             meta["exclude_agent"] = str(front["excludeAgent"])
+    elif kind in ("claude_rule", "cline_rule"):  # `paths`: loaded for the files they match; none: always
+        globs = from_cursor(_globs(front.get("paths"), "paths"))
+        meta["attach"] = "auto" if globs else "always"
+    elif kind == "windsurf_rule":
+        globs, meta["attach"] = _windsurf_attach(front)
     elif kind == "cursorrules":
         globs = []
     else:

@@ -129,7 +129,7 @@ class PatternInput:
         Agent Requested or Manual rule, a Copilot file without `applyTo`), which a query still finds."""
         if attach_mode(self.target_contexts, self.meta) in ON_REQUEST:
             return []
-        return context_keys(self.target_contexts)
+        return context_keys(self.target_contexts, ignore_case=bool(self.meta.get("globs_ignore_case")))
 
     def embedding_text(self) -> str:
         return pattern_embedding_text(self.title, self.content, self.meta)
@@ -337,8 +337,8 @@ class PatternService:
             async with self.database.connection() as conn:
                 candidates = await repo.candidates_for_path(conn, path_keys(path), tag_filter, strategy,
                                                             CANDIDATE_LIMIT, in_scope)
-            for candidate_id, globs, projects_own in candidates:
-                matched = match_contexts(globs, path)
+            for candidate_id, globs, projects_own, ignore_case in candidates:
+                matched = match_contexts(globs, path, ignore_case=ignore_case)
                 if matched.applies:
                     contexts[candidate_id] = matched
                     if projects_own:

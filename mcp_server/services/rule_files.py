@@ -86,7 +86,10 @@ def _exported(file_name: str, text: str) -> _Exported | None:
     name = file_name.lower()
     if not name.endswith(".md") or name.endswith(".instructions.md") or name in SECTIONED_NAMES:
         return None
-    front, body = split_front_matter(text.replace("\r\n", "\n"), lenient=False)
+    try:
+        front, body = split_front_matter(text.replace("\r\n", "\n"), lenient=False)
+    except RuleFileError:  # not YAML, which an export always is (a tool's rule: parse_rule_file read it)
+        return None
     if "pattern_id" not in front:
         return None
     pattern_id, source = front["pattern_id"], front.get("source_path")

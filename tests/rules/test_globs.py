@@ -1,4 +1,4 @@
-"""Glob semantics of target_contexts (gitignore-style, relative to the repository root)."""
+"""Glob semantics of target_contexts (the canonical form: gitignore-style, relative to the repository root)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from mcp_server.rules.globs import (
     MAX_GLOB_CHARS,
     MAX_GLOB_WILDCARDS,
     MAX_PATH_CHARS,
+    ContextMatch,
     canonical,
     context_keys,
     expand_braces,
@@ -42,7 +43,15 @@ CASES = [
     ("docs/", "src/docs/intro.md", False),
     ("docs/**", "docs/intro.md", True),
     ("./api/*.py", "api/users.py", True),  # leading ./ ignored
-    ("/api/*.py", "api/users.py", True),  # leading / ignored
+    ("/api/*.py", "api/users.py", True),  # a glob with a slash is anchored already: its leading / is dropped
+    ("/api/*.py", "x/api/users.py", False),
+    ("/Makefile", "Makefile", True),  # a leading / anchors a slashless glob at the root, as in git
+    ("/Makefile", "tools/Makefile", False),
+    ("/*.cmake", "x.cmake", True),
+    ("/*.cmake", "sub/x.cmake", False),
+    ("tests", "pkg/tests/unit/test_x.py", True),  # a folder at any depth, and everything in it
+    ("**/src/**/*.ts", "pkg/src/a/b.ts", True),
+    ("**/src/**/*.ts", "pkg/lib/a.ts", False),
     ("**/*", "anything/at/all.txt", True),
     ("Makefile", "tools/Makefile", True),
     ("tests/**", "tests/unit/test_x.py", True),
@@ -69,6 +78,16 @@ def test_client_paths_are_normalized(raw: str) -> None:
     assert normalize_path(raw) == "api/routes/users.py"
 
 
+@pytest.mark.parametrize(("glob", "form"), [
+    ("/Makefile", "/Makefile"), ("!/Makefile", "!/Makefile"), ("//Makefile", "/Makefile"), ("/*.cmake", "/*.cmake"),
+    ("/api/*.py", "api/*.py"), ("/docs/", "docs/**"), ("/**", "**"), ("./Makefile", "Makefile"),
+])
+def test_a_leading_slash_is_kept_only_where_it_anchors(glob: str, form: str) -> None:
+    """One spelling a meaning: `/Makefile` (the root's) differs from `Makefile` (any depth); `/api/*.py`
+    means `api/*.py`."""
+    assert normalize_glob(glob) == form
+
+
 def test_windows_style_globs_are_normalized() -> None:
     assert normalize_glob("api\\*.py") == "api/*.py"
     assert normalize_glob("docs\\") == "docs/**"
@@ -82,9 +101,27 @@ def test_bad_globs_are_refused(glob: str, message: str) -> None:
         normalize_glob(glob)
 
 
+@pytest.mark.parametrize("glob", ["src/**\nalwaysApply: true\nx: ", "src/**\n---\nx", "a\rb/*.py", "a\tb",
+                                  "src/\x1b[31m*.py", "a\x7fb", "a\x85b", "a\u2028b", "a\u2029b"])
+def test_globs_with_control_or_line_break_characters_are_refused(glob: str) -> None:
+    """A glob is written on one front-matter line (Cursor's `globs:` is bare): a line break in it
+    would add keys (`alwaysApply: true`) or close the front matter."""
+    with pytest.raises(InvalidInputError, match="contains a control or line-break character"):
+        normalize_glob(glob)
+    assert normalize_glob("\tsrc/**\n") == "src/**"  # (around it: only the spaces a paste left, stripped)
+
+
 def test_negation_excludes() -> None:
     globs = [normalize_glob("src/**"), normalize_glob("!src/generated/**")]
     assert match_contexts(globs, "src/app.py").applies
+    assert not match_contexts(globs, "src/generated/models.py").applies
+
+
+def test_only_exclusions_mean_every_file_but_those() -> None:
+    """A pattern with only `!globs` renders as always-on (render.attach_mode), so it must apply to
+    every file the exclusions leave, not to none."""
+    globs = [normalize_glob("!src/generated/**")]
+    assert match_contexts(globs, "src/app.py") == ContextMatch(True, [], 0.0)
     assert not match_contexts(globs, "src/generated/models.py").applies
 
 
@@ -183,6 +220,42 @@ def test_brace_globs_get_the_candidate_keys_of_each_alternative() -> None:
     assert context_keys(["{api,web}/**"]) == ["d:api", "d:web"]
     for glob, path in (("**/*.{ts,tsx}", "src/a.tsx"), ("{api,web}/**", "web/x.html")):
         assert set(context_keys([glob])) & set(path_keys(path))
+
+
+@pytest.mark.parametrize(("globs", "keys"), [
+    (["/Makefile"], ["n:Makefile"]),
+    (["/*.cmake"], ["e:cmake"]),
+    (["**/src/**/*.ts"], ["e:ts"]),  # by its file's extension, like `**/*.ts`
+    (["**/src/Makefile"], ["n:Makefile"]),
+    (["src/**", "!src/generated/**"], ["d:src"]),  # an exclusion only narrows: the included globs' keys
+    (["!src/generated/**"], ["*"]),
+])
+def test_candidate_keys(globs: list[str], keys: list[str]) -> None:
+    assert context_keys([normalize_glob(g) for g in globs]) == keys
+
+
+def test_a_path_offers_the_keys_of_each_folder_on_its_way() -> None:
+    """`tests` (git: the folder at any depth, and what it holds) is keyed `n:tests`: found for its files."""
+    assert {"n:tests", "n:unit", "n:x.py", "e:py", "d:pkg"} <= set(path_keys("pkg/tests/unit/x.py"))
+    assert set(context_keys(["tests"])) & set(path_keys("pkg/tests/unit/x.py"))
+
+
+def test_globs_can_match_ignoring_case() -> None:
+    """Copilot's globs (metadata.globs_ignore_case) match ignoring case; others keep it."""
+    glob = normalize_glob("**/src/**/*.TS")
+    assert glob_matches(glob, "pkg/src/a.ts", ignore_case=True)
+    assert not glob_matches(glob, "pkg/src/a.ts")  # compiled apart: the case-sensitive regex is not reused
+    assert glob_matches(glob, "pkg/src/a.ts", ignore_case=True)
+    assert match_contexts([glob], "Pkg/SRC/b.Ts", ignore_case=True).applies
+    assert not match_contexts([glob], "Pkg/SRC/b.Ts").applies
+    assert not match_contexts([glob, "!**/*.d.ts"], "src/x.D.TS", ignore_case=True).applies
+
+
+def test_keys_of_a_pattern_ignoring_case_meet_the_path_in_any_case() -> None:
+    keys = context_keys([normalize_glob("Src/*.py"), normalize_glob("**/ReadMe.md")], ignore_case=True)
+    assert keys == ["d:src", "n:readme.md"]
+    assert set(keys) & set(path_keys("SRC/a.py")) and set(keys) & set(path_keys("docs/README.md"))
+    assert context_keys([normalize_glob("Src/*.py")]) == ["d:Src"]
 
 
 def test_a_glob_expanding_to_too_many_alternatives_is_refused() -> None:

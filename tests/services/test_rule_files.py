@@ -27,14 +27,14 @@ def test_cursor_mdc_with_unquoted_glob_string(tmp_path: Path) -> None:
                    "---\ndescription: React conventions\nglobs: *.tsx, src/**/*.ts\nalwaysApply: false\n---\n\n"
                    "# React\n\nUse function components.\n")
     assert rule.title == "React conventions" and rule.content == "# React\n\nUse function components."
-    assert rule.target_contexts == ("*.tsx", "src/**/*.ts")
+    assert rule.target_contexts == ("/*.tsx", "src/**/*.ts")  # Cursor's `*.tsx`: the root's (rules/dialects.py)
     assert rule.meta["description"] == "React conventions" and rule.meta["format"] == "cursor_mdc"
 
 
 def test_brace_globs_are_split_only_outside_their_braces(tmp_path: Path) -> None:
     [cursor] = parse(tmp_path, ".cursor/rules/web.mdc",
                      "---\nglobs: src/**/*.{ts,tsx}, *.{css,scss},docs/*.md\n---\nX.\n")
-    assert cursor.target_contexts == ("src/**/*.{ts,tsx}", "*.{css,scss}", "docs/*.md")
+    assert cursor.target_contexts == ("src/**/*.{ts,tsx}", "/*.{css,scss}", "docs/*.md")
     [copilot] = parse(tmp_path, "web.instructions.md", "---\napplyTo: '**/*.{ts,tsx,js}'\n---\nY.\n")
     assert copilot.target_contexts == ("**/*.{ts,tsx,js}",)
 
@@ -49,7 +49,7 @@ def test_cursor_mdc_with_glob_list_and_always_apply(tmp_path: Path) -> None:
 def test_copilot_instructions_apply_to(tmp_path: Path) -> None:
     [rule] = parse(tmp_path, ".github/instructions/python.instructions.md",
                    '---\napplyTo: "**/*.py,scripts/**"\ndescription: "Python style"\n---\n# Python\n\nUse ruff.\n')
-    assert rule.target_contexts == ("**/*.py", "scripts/**") and rule.title == "Python style"
+    assert rule.target_contexts == ("**/*.py", "**/scripts/**") and rule.title == "Python style"  # any depth
     [everywhere] = parse(tmp_path, "x.instructions.md", '---\napplyTo: "**"\n---\nAll files.\n')
     assert everywhere.target_contexts == ()
 
