@@ -18,7 +18,7 @@ JsonObject = dict[str, Any]
 # --- enumerations ---------------------------------------------------------------------------------
 
 SearchMode = Literal["hybrid", "vector", "lexical"]
-ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot"]
+ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot", "windsurf", "cline", "gemini_md"]
 CONTEXT_FORMATS: tuple[str, ...] = get_args(ContextFormat)
 EmbeddingProvider = Literal["fastembed", "openai", "sentence-transformers", "hashing"]
 EMBEDDING_PROVIDERS: tuple[str, ...] = get_args(EmbeddingProvider)
@@ -221,6 +221,10 @@ class FoundPattern(BaseModel):
                                                           "github.com/org/repo; null when it is global.")
     created_by: str | None = Field(default=None, description=CREATED_BY)
     updated_by: str | None = Field(default=None, description=UPDATED_BY)
+    truncated: bool = Field(default=False, description="True when `content` is only the start of the pattern: "
+                                                      "alone it is larger than MAX_RESPONSE_CHARS. Read it whole "
+                                                      "with the aletheia://patterns/{id} resource or get_pattern.")
+    content_chars: int | None = Field(default=None, description="When truncated: the whole content's length.")
 
 
 class PatternVersion(BaseModel):
@@ -237,16 +241,47 @@ class PatternVersion(BaseModel):
 
 class FindPatternsResult(BaseModel):
     results: list[FoundPattern]
+    next_cursor: str | None = Field(default=None, description="More results did not fit in this response: pass "
+                                    "as `cursor`, with the same other arguments, for the next page; null on the "
+                                    "last page.")
 
 
 class ContextFile(BaseModel):
     path: str = Field(description="Where the file goes, relative to the repository root.")
     content: str
+    pattern_ids: list[int] = Field(default_factory=list, description="The patterns this file holds.")
+
+
+class FileSummary(BaseModel):
+    """A generated file too large for one response, described instead of returned cut short."""
+
+    path: str = Field(description="Where the file goes, relative to the repository root.")
+    content_chars: int = Field(description="The whole file's length.")
+    pattern_ids: list[int] = Field(description="The patterns it holds (read each with get_pattern).")
+    note: str = Field(description="How to get the file itself.")
+
+
+class LeftOutPattern(BaseModel):
+    id: int
+    title: str | None
+    reason: str = Field(description="Why it is not in the files, e.g. over the budget of the file it belongs in.")
 
 
 class ContextFiles(BaseModel):
     files: list[ContextFile]
-    pattern_ids: list[int]
+    pattern_ids: list[int] = Field(description="The patterns in `files` (of this page).")
+    left_out: list[LeftOutPattern] = Field(
+        default_factory=list, description="Patterns selected that the files do not hold (over the size budget).")
+    left_out_unlisted: int = Field(
+        default=0, description="Patterns left out that `left_out` does not list, to leave room for the files "
+                               "(`left_out` comes on the first page only; `aletheia-mcp context generate` "
+                               "reports them all).")
+    summarised: list[FileSummary] = Field(
+        default_factory=list, description="Files of this page larger than MAX_RESPONSE_CHARS on their own: "
+                                          "described, never returned cut short.")
+    next_cursor: str | None = Field(
+        default=None, description="More files did not fit in this response: pass as `cursor`, with the same "
+                                  "other arguments, for the next page; null on the last page.")
 
 
 class LoggedExchange(BaseModel):

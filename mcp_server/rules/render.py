@@ -1,13 +1,24 @@
 """Render patterns into the context files AI tools read, and into exportable markdown.
 
-- `agents_md` -> AGENTS.md, `claude_md` -> CLAUDE.md: one marked section, grouped by strategy
-  type (else first tag, else "General"), each pattern with its title and the globs it applies to.
+Where each pattern goes (`target_path`), per format:
+- `agents_md` -> AGENTS.md, `gemini_md` -> GEMINI.md: a marked section, grouped by strategy type
+  (else first tag, else "General"), each pattern with its title and the globs it applies to. A scoped
+  pattern whose globs all live under one literal folder goes in that folder's file
+  (`src/web/**/*.tsx` and `src/web/api/*.ts` -> `src/web/AGENTS.md`), since both tools read the
+  file nearest to the files being edited; the others go in the file at the root.
+- `claude_md` -> CLAUDE.md (a marked section) for the patterns that apply everywhere or on request;
+  `.claude/rules/aletheia-<slug>.md` with `paths:` front matter for the scoped ones (Claude Code
+  loads those only when it works on a matching file).
 - `cursor_mdc` -> `.cursor/rules/aletheia-<slug>.mdc`, one file per pattern, with Cursor's front
   matter (`description`, `globs` as a comma-separated list, `alwaysApply`) stating its attach mode.
 - `copilot` -> `.github/copilot-instructions.md` (marked section) for patterns that apply
   everywhere, `.github/instructions/aletheia-<slug>.instructions.md` for the others: `applyTo` for
   scoped ones, none for those attached on request (which Copilot never attaches by itself), and
   `excludeAgent` where the pattern was imported with one.
+- `windsurf` -> `.windsurf/rules/aletheia-<slug>.md` with Windsurf's (and Devin's) `trigger:`
+  front matter: `always_on`, `glob` (with `globs`), `model_decision` (with `description`), `manual`.
+- `cline` -> `.clinerules/aletheia-<slug>.md`: `paths:` front matter for a scoped pattern (Cline's
+  conditional rules); none for the others, which Cline then loads for every task.
 
 Attach modes (`attach_mode`; `metadata.attach` records what the imported file said):
 - "always": every file and task (Cursor `alwaysApply: true`, Copilot `applyTo: "**"`, AGENTS.md ...);
@@ -18,11 +29,19 @@ Attach modes (`attach_mode`; `metadata.attach` records what the imported file sa
   file with neither `applyTo` nor description).
 Globs decide between "always" and "auto" (a pattern given globs later is scoped to them); only
 "requested" and "manual" are read from the metadata, and only for a pattern without globs, so
-`add_pattern` without globs keeps meaning "everywhere". AGENTS.md and CLAUDE.md have no way to attach
-on request: such a pattern is written there with a line saying when to apply it, not as always-on.
+`add_pattern` without globs keeps meaning "everywhere". AGENTS.md, CLAUDE.md, GEMINI.md and Cline
+have no way to attach on request: such a pattern is written with a line saying when to apply it,
+not as always-on.
 
-Shared files (AGENTS.md, CLAUDE.md, copilot-instructions.md) only ever get the part between
-`<!-- aletheia:begin -->` and `<!-- aletheia:end -->` replaced; per-pattern files carry the
+Headings inside a pattern are demoted below the pattern's own heading (`demote_headings`), so a
+pattern's `# Setup` does not become a sibling of the file's title.
+
+Globs are stored in one canonical form (rules/globs.py) and written in each tool's dialect
+(rules/dialects.py: `_cursor_globs`, `_copilot_apply_to`, `_root_relative_globs`); what a tool's
+glob field cannot say (an exclusion; for Copilot, a glob anchored at the root) is said in the rule's text.
+
+Shared files (AGENTS.md, CLAUDE.md, GEMINI.md, copilot-instructions.md) only ever get the part
+between `<!-- aletheia:begin -->` and `<!-- aletheia:end -->` replaced; per-pattern files carry the
 `aletheia-` prefix so they never collide with files a person wrote.
 """
 
@@ -30,14 +49,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from markdown_it import MarkdownIt
 
 from mcp_server.errors import InvalidInputError
+from mcp_server.rules import dialects
 from mcp_server.schemas import CONTEXT_FORMATS, ContextFile, ContextFiles, Pattern
 
 BEGIN = "<!-- aletheia:begin -->"
@@ -48,21 +69,40 @@ GENERATED_PREFIX = "aletheia-"
 CURSOR_RULES_DIR = ".cursor/rules"
 COPILOT_MAIN = ".github/copilot-instructions.md"
 COPILOT_DIR = ".github/instructions"
+CLAUDE_RULES_DIR = ".claude/rules"
+WINDSURF_RULES_DIR = ".windsurf/rules"
+CLINE_RULES_DIR = ".clinerules"
 # Anything in stored text that a reader of the file could take for one of our markers (any case or
 # spacing): escaped as `<\!--`, which markdown shows as the same text but no parser takes for a
 # comment, so a pattern cannot end (or start) the generated section and leave lines behind.
 _MARKER_LIKE = re.compile(r"<!--(?=\s*/?\s*aletheia\s*:)", re.IGNORECASE)
 _YAML_SPECIAL = re.compile(r"^[\s\-?:,\[\]{}#&*!|>'\"%@`]|: | #|^$")
 
-
-# Shared files: only their marked section is ours (merged into what a person wrote).
-MARKED_PATHS = frozenset({"AGENTS.md", "CLAUDE.md", COPILOT_MAIN})
+# The shared file of each format that has one: only its marked section is ours.
+SHARED_FILE: Mapping[str, str] = {"agents_md": "AGENTS.md", "claude_md": "CLAUDE.md", "gemini_md": "GEMINI.md",
+                                  "copilot": COPILOT_MAIN}
+# Formats whose shared file is also written in sub-folders, for the patterns scoped to them.
+NESTED_FORMATS = frozenset({"agents_md", "gemini_md"})
+# A file of one of these names holds a marked section (merged into what a person wrote), wherever it is.
+MARKED_NAMES = frozenset({"AGENTS.md", "CLAUDE.md", "GEMINI.md", "copilot-instructions.md"})
+# Per-pattern files: folder -> suffix of the `aletheia-*` files in it that are ours (stale ones are removed).
+OWNED_DIRS: Mapping[str, Mapping[str, str]] = {
+    "agents_md": {}, "gemini_md": {},
+    "claude_md": {CLAUDE_RULES_DIR: ".md"},
+    "cursor_mdc": {CURSOR_RULES_DIR: ".mdc"},
+    "copilot": {COPILOT_DIR: ".instructions.md"},
+    "windsurf": {WINDSURF_RULES_DIR: ".md"},
+    "cline": {CLINE_RULES_DIR: ".md"},
+}
+_SECTION_HEADING = {"copilot": "Team conventions"}
+_MAX_HEADING_LEVEL = 6
 
 
 @dataclass(frozen=True)
 class Rendered:
     files: list[ContextFile]
     owned_dirs: dict[str, str]  # directory -> filename suffix of files we own (stale ones are removed)
+    members: dict[str, list[int]] = field(default_factory=dict)  # path -> ids of the patterns in it, in order
 
 
 ON_REQUEST = frozenset({"requested", "manual"})
@@ -92,6 +132,11 @@ def escape_markers(text: str) -> str:
     return _MARKER_LIKE.sub(r"<\\!--", text)
 
 
+def is_marked_path(path: str) -> bool:
+    """Whether a generated file's path (relative, `/`-separated) is a shared file with a marked section."""
+    return path.rsplit("/", 1)[-1] in MARKED_NAMES
+
+
 def _group_name(pattern: Pattern) -> str:
     if pattern.strategy_type:
         return pattern.strategy_type.replace("_", " ").replace("-", " ").strip().capitalize()
@@ -102,36 +147,251 @@ def _positive(globs: Sequence[str]) -> list[str]:
     return [g for g in globs if not g.startswith("!")]
 
 
-def markdown_section(patterns: Sequence[Pattern], heading: str = "Engineering patterns") -> str:
-    groups: dict[str, list[Pattern]] = defaultdict(list)
-    for pattern in patterns:
-        groups[_group_name(pattern)].append(pattern)
-    lines = [f"# {heading}", ""]
-    for name in sorted(groups, key=lambda g: (g == "General", g)):
-        lines += [f"## {name}", ""]
-        for pattern in groups[name]:
-            lines += [f"### {pattern.title or f'Pattern {pattern.id}'}", ""]
-            mode = attach_mode(pattern.target_contexts, pattern.metadata)
-            if pattern.target_contexts:
-                globs = ", ".join(f"`{g}`" for g in pattern.target_contexts)
-                lines += [f"_Applies to: {globs}_", ""]
-            elif mode == "requested":
-                lines += [f"_Applies on request, not to every task: {_description(pattern)}_", ""]
-            elif mode == "manual":
-                lines += ["_Applies only when asked for by name, not to every task._", ""]
-            lines += [pattern.content.strip(), ""]
-    body = escape_markers("\n".join(lines))
-    return "\n".join([BEGIN, GENERATED_NOTE, "", body, END]) + "\n"
+# --- globs, one function per tool's dialect (the conversion from our canonical form plugs in here) ---
+
+def _cursor_globs(pattern: Pattern) -> str:
+    """Cursor's `globs:` value: a comma-separated list of minimatch globs from the root."""
+    return ", ".join(_in_dialect(pattern, dialects.to_root_relative).globs)
 
 
-def _yaml_scalar(value: str) -> str:
-    """A front-matter value: bare when safe (as Cursor writes them), JSON-quoted otherwise."""
-    value = " ".join(value.split())
-    return json.dumps(value) if _YAML_SPECIAL.search(value) else value
+def _copilot_apply_to(pattern: Pattern) -> str:
+    """Copilot's `applyTo:` value: a comma-separated list (VS Code matches each at any depth)."""
+    return ",".join(_in_dialect(pattern, dialects.to_copilot).globs)
 
+
+def _root_relative_globs(pattern: Pattern) -> list[str]:
+    """Globs relative to the repository root, for Claude Code's and Cline's `paths:` and Windsurf's `globs:`."""
+    return _in_dialect(pattern, dialects.to_root_relative).globs
+
+
+def _in_dialect(pattern: Pattern, convert: Callable[[Sequence[str], bool], dialects.Converted]) -> dialects.Converted:
+    return convert(pattern.target_contexts, dialects.globs_name_files(pattern.metadata))
+
+
+def code_span(text: str) -> str:
+    """`text` as a markdown code span that shows it whole: fenced by one more backquote than its
+    longest run of them, with spaces inside when it starts or ends with one (CommonMark strips one)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    return f"{fence}{padded}{fence}"
+
+
+def _unsaid_lines(pattern: Pattern, convert: Callable[[Sequence[str], bool], dialects.Converted]) -> list[str]:
+    """What a tool's glob field cannot say (exclusions; for Copilot, globs anchored at the root),
+    said in the rule's text instead, so that the agent reading it still knows."""
+    converted = _in_dialect(pattern, convert)
+    lines = []
+    if converted.excluded:
+        lines += [f"_Does not apply to: {', '.join(code_span(g) for g in converted.excluded)}_", ""]
+    if converted.widened:
+        globs = ", ".join(code_span(g) for g in converted.widened)
+        lines += [f"_Applies from the repository root only: {globs}, not in deeper folders of the same name._", ""]
+    return lines
+
+
+# --- where a pattern goes ---------------------------------------------------------------------------
+
+_NOT_LITERAL = re.compile(r"[*?\[\]{}\\!]")
+
+
+def scope_folder(target_contexts: Sequence[str]) -> str:
+    """The deepest literal folder all of a pattern's positive globs live under ("" for the root):
+    `src/web/**/*.tsx` and `src/web/api/*.ts` -> `src/web`; `**/*.py` or `*.py` (any depth) -> "".
+    Never inside `.git`, in any case (`.GIT` is the same folder on macOS and Windows)."""
+    folders: list[list[str]] = []
+    for glob in _positive(target_contexts):
+        text = glob.strip()
+        while text.startswith("./"):
+            text = text[2:]
+        text = text.lstrip("/")
+        if text.endswith("/"):  # `docs/`: the folder itself
+            parts = text.rstrip("/").split("/")
+        elif "/" not in text:  # `*.py`, `Makefile`: at any depth
+            return ""
+        else:
+            parts = text.split("/")[:-1]  # the last part names files (or a folder: its parent holds it too)
+        literal: list[str] = []
+        for part in parts:
+            if not part or part in (".", "..") or part.lower() == ".git" or _NOT_LITERAL.search(part):
+                break
+            literal.append(part)
+        folders.append(literal)
+    common = folders[0] if folders else []
+    for literal in folders[1:]:
+        same = 0
+        while same < min(len(common), len(literal)) and common[same] == literal[same]:
+            same += 1
+        common = common[:same]
+    return "/".join(common)
+
+
+def target_path(fmt: str, pattern: Pattern, folders: AbstractSet[str] | None = None) -> str:
+    """The file (relative to the repository root) that holds `pattern` in format `fmt`. `folders`:
+    the repository's folders, when known; a nested file then goes in the nearest one that exists
+    (a pattern scoped to `legacy/**` in a repository without `legacy/` creates no folder)."""
+    check_format(fmt)
+    mode = attach_mode(pattern.target_contexts, pattern.metadata)
+    if fmt in NESTED_FORMATS:
+        folder = scope_folder(pattern.target_contexts) if mode == "auto" else ""
+        while folder and folders is not None and folder not in folders:
+            folder = folder.rpartition("/")[0]
+        return f"{folder}/{SHARED_FILE[fmt]}" if folder else SHARED_FILE[fmt]
+    if (fmt == "claude_md" and mode != "auto") or (fmt == "copilot" and _copilot_main(pattern)):
+        return SHARED_FILE[fmt]
+    [(folder, suffix)] = OWNED_DIRS[fmt].items()
+    return f"{folder}/{GENERATED_PREFIX}{slug(pattern)}{suffix}"
+
+
+# --- headings ----------------------------------------------------------------------------------------
+
+_MARKDOWN = MarkdownIt("commonmark")
+# An ATX heading's opening hashes, after what may contain it on its line (indentation, `>` of a
+# block quote, a list item's marker).
+_ATX_OPENING = re.compile(r"\A((?:[ \t]*(?:>|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t])))*[ \t]*)#{1,6}(?=[ \t]|\Z)")
+
+
+def demote_headings(text: str, under: int) -> str:
+    """`text` with its headings moved below a heading of level `under`: its highest heading becomes
+    level `under + 1` and the others keep their distance (capped at `######`). markdown-it finds the
+    headings, so a `#` line in a fenced code block or an HTML block is left alone."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # markdown-it's line numbers count these as one
+    headings = [t for t in _MARKDOWN.parse(text) if t.type == "heading_open" and t.map is not None]
+    if under <= 0 or not headings:
+        return text
+    shift = under + 1 - min(int(t.tag[1:]) for t in headings)
+    if shift <= 0:
+        return text
+    lines: list[str | None] = list(text.split("\n"))
+    for token in headings:
+        assert token.map is not None  # (filtered above)
+        level = min(int(token.tag[1:]) + shift, _MAX_HEADING_LEVEL)
+        start, end = token.map
+        first = lines[start]
+        if token.markup.startswith("#") and first is not None:
+            opening = _ATX_OPENING.match(first)
+            if opening is not None:
+                lines[start] = opening.group(1) + "#" * level + first[opening.end():]
+        elif token.level == 0:  # a setext heading (text, then a `===`/`---` line): written as ATX
+            words = " ".join((line or "").strip() for line in lines[start:end - 1])
+            lines[start] = "#" * level + " " + words
+            lines[start + 1:end] = [None] * (end - start - 1)
+    return "\n".join(line for line in lines if line is not None)
+
+
+# --- shared files ------------------------------------------------------------------------------------
 
 def _description(pattern: Pattern) -> str:
     return " ".join(str(pattern.metadata.get("description") or pattern.title or f"Pattern {pattern.id}").split())
+
+
+def _when_line(pattern: Pattern, mode: str) -> list[str]:
+    """For a format that cannot attach on request: the line saying when the pattern applies."""
+    if mode == "requested":
+        return [f"_Applies on request, not to every task: {_description(pattern)}_", ""]
+    if mode == "manual":
+        return ["_Applies only when asked for by name, not to every task._", ""]
+    return []
+
+
+def left_out_note(count: int, folder: str = "") -> str:
+    """The last line of a shared file that could not hold all of its patterns."""
+    where = f" for `{folder}/`" if folder else ""
+    return (f"_{count} more pattern(s){where} were left out of this file to keep it short: find them with the "
+            "`find_patterns` tool or `aletheia-mcp patterns list`._")
+
+
+class Section:
+    """The marked section of one shared file, built a pattern at a time. Its size is kept as it
+    grows (`cost` says what adding a pattern would add), so a budget can fit a file without
+    rendering it again for every pattern.
+
+    Layout: BEGIN, the note, a blank line, then the body (`# heading`, each group's `## name` and
+    its patterns' `### title` blocks, an optional left-out line), then END."""
+
+    _TITLE_LEVEL = 3
+
+    def __init__(self, fmt: str, path: str, blocks: dict[int, str] | None = None) -> None:
+        self.fmt = fmt
+        self.path = path
+        self.folder = path.rpartition("/")[0] if fmt in NESTED_FORMATS else ""  # (the scope a nested file holds)
+        heading = _SECTION_HEADING.get(fmt, "Engineering patterns")
+        self._head = escape_markers(f"# {heading}: `{self.folder}/`" if self.folder else f"# {heading}")
+        self._groups: dict[str, list[str]] = {}
+        self._blocks = {} if blocks is None else blocks  # pattern id -> its block (rendered once)
+        self.ids: list[int] = []
+        # Pieces of the body are joined by "\n": the head and a blank line so far.
+        self._body_chars = len(self._head) + 1
+        self._frame_chars = len(BEGIN) + len(GENERATED_NOTE) + len(END) + 5  # the newlines around the body
+
+    def fresh(self) -> Section:
+        """An empty section of the same file, reusing the pattern blocks this one rendered."""
+        return Section(self.fmt, self.path, self._blocks)
+
+    def _block(self, pattern: Pattern) -> str:
+        block = self._blocks.get(pattern.id)
+        if block is None:
+            mode = attach_mode(pattern.target_contexts, pattern.metadata)
+            lines = [f"{'#' * self._TITLE_LEVEL} {pattern.title or f'Pattern {pattern.id}'}", ""]
+            if pattern.target_contexts:
+                globs = ", ".join(code_span(g) for g in pattern.target_contexts)
+                lines += [f"_Applies to: {globs}_", ""]
+            lines += _when_line(pattern, mode)
+            lines += [demote_headings(pattern.content.strip(), self._TITLE_LEVEL), ""]
+            block = self._blocks[pattern.id] = escape_markers("\n".join(lines))
+        return block
+
+    def cost(self, pattern: Pattern) -> int:
+        """Characters that adding `pattern` would add to the file."""
+        name = _group_name(pattern)
+        new_group = len(escape_markers(f"## {name}")) + 2 if name not in self._groups else 0
+        return new_group + len(self._block(pattern)) + 1
+
+    def add(self, pattern: Pattern) -> None:
+        self._body_chars += self.cost(pattern)
+        self._groups.setdefault(_group_name(pattern), []).append(self._block(pattern))
+        self.ids.append(pattern.id)
+
+    def note_cost(self, left_out: int) -> int:
+        return len(escape_markers(left_out_note(left_out, self.folder))) + 2 if left_out else 0
+
+    def size(self, left_out: int = 0) -> int:
+        return self._frame_chars + self._body_chars + self.note_cost(left_out)
+
+    def content(self, left_out: int = 0) -> str:
+        pieces = [self._head, ""]
+        for name in sorted(self._groups, key=lambda g: (g == "General", g)):
+            pieces += [escape_markers(f"## {name}"), "", *self._groups[name]]
+        if left_out:
+            pieces += [escape_markers(left_out_note(left_out, self.folder)), ""]
+        return "\n".join([BEGIN, GENERATED_NOTE, "", "\n".join(pieces), END]) + "\n"
+
+
+# --- per-pattern files -------------------------------------------------------------------------------
+
+def _yaml_scalar(value: str) -> str:
+    """A front-matter value: bare (as Cursor writes them) when YAML reads it back as the same string,
+    JSON-quoted otherwise (`Use this:` would be a mapping, `yes` a boolean, `~` nothing, `2024-01-01` a date)."""
+    value = " ".join(value.split())
+    if _YAML_SPECIAL.search(value) or value.endswith(":"):
+        return json.dumps(value)
+    try:
+        same = yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        same = False
+    return value if same else json.dumps(value)
+
+
+def _yaml_list(key: str, values: Sequence[str]) -> list[str]:
+    """A front-matter list, each item double-quoted (a glob starting with `*` is not plain YAML)."""
+    return [f"{key}:", *(f"  - {json.dumps(v)}" for v in values)]
+
+
+def _titled_body(pattern: Pattern, extra: Sequence[str] = ()) -> list[str]:
+    """`# Title`, then any line saying when it applies, then the content with its headings below the title."""
+    lines = [f"# {pattern.title}", ""] if pattern.title else []
+    lines += extra
+    lines.append(demote_headings(pattern.content.strip(), 1 if pattern.title else 0))
+    return lines
 
 
 def cursor_rule(pattern: Pattern) -> str:
@@ -139,14 +399,12 @@ def cursor_rule(pattern: Pattern) -> str:
     (`alwaysApply: true`), Auto Attached (globs), Agent Requested (a description alone) or Manual
     (neither: Cursor reads any description as Agent Requested, so a manual rule has none)."""
     mode = attach_mode(pattern.target_contexts, pattern.metadata)
-    globs = _positive(pattern.target_contexts)
+    globs = _cursor_globs(pattern)
     description = "description:" if mode == "manual" else f"description: {_yaml_scalar(_description(pattern))}"
-    lines = ["---", description, f"globs: {', '.join(globs)}" if globs else "globs:",
+    lines = ["---", description, f"globs: {globs}" if globs else "globs:",
              f"alwaysApply: {'true' if mode == 'always' else 'false'}", "---", ""]
-    if pattern.title:
-        lines += [f"# {pattern.title}", ""]
-    lines.append(pattern.content.strip())
-    return escape_markers("\n".join(lines)) + "\n"
+    body = _titled_body(pattern, _unsaid_lines(pattern, dialects.to_root_relative))
+    return escape_markers("\n".join(lines + body)) + "\n"
 
 
 def copilot_instruction(pattern: Pattern) -> str:
@@ -157,16 +415,58 @@ def copilot_instruction(pattern: Pattern) -> str:
     if mode == "always":
         lines.append('applyTo: "**"')
     elif mode == "auto":
-        lines.append(f"applyTo: {json.dumps(','.join(_positive(pattern.target_contexts)))}")
+        lines.append(f"applyTo: {json.dumps(_copilot_apply_to(pattern))}")
     if mode != "manual":
         lines.append(f"description: {json.dumps(_description(pattern))}")
     if _exclude_agent(pattern):
         lines.append(f"excludeAgent: {json.dumps(_exclude_agent(pattern))}")
+    lines = [*lines, "---", ""] if len(lines) > 1 else []  # (an empty front matter is no front matter)
+    return escape_markers("\n".join(lines + _titled_body(pattern, _unsaid_lines(pattern, dialects.to_copilot)))) + "\n"
+
+
+def claude_rule(pattern: Pattern) -> str:
+    """A `.claude/rules/*.md` for a scoped pattern: Claude Code loads it when it works on a file its
+    `paths:` (a YAML list of globs) match."""
+    lines = ["---", *_yaml_list("paths", _root_relative_globs(pattern)), "---", ""]
+    body = _titled_body(pattern, _unsaid_lines(pattern, dialects.to_root_relative))
+    return escape_markers("\n".join(lines + body)) + "\n"
+
+
+# Windsurf's (and Devin's) activation modes, by attach mode.
+_WINDSURF_TRIGGER = {"always": "always_on", "auto": "glob", "requested": "model_decision", "manual": "manual"}
+
+
+def windsurf_rule(pattern: Pattern) -> str:
+    """A `.windsurf/rules/*.md` whose `trigger:` is the pattern's attach mode: `always_on`, `glob`
+    (`globs:` a comma-separated list), `model_decision` (Cascade reads the `description` and decides),
+    `manual` (only when @-mentioned)."""
+    mode = attach_mode(pattern.target_contexts, pattern.metadata)
+    lines = ["---", f"trigger: {_WINDSURF_TRIGGER[mode]}"]
+    if mode != "manual":
+        lines.append(f"description: {_yaml_scalar(_description(pattern))}")
+    if mode == "auto":
+        lines.append(f"globs: {_yaml_scalar(', '.join(_root_relative_globs(pattern)))}")
     lines += ["---", ""]
-    if pattern.title:
-        lines += [f"# {pattern.title}", ""]
-    lines.append(pattern.content.strip())
-    return escape_markers("\n".join(lines)) + "\n"
+    body = _titled_body(pattern, _unsaid_lines(pattern, dialects.to_root_relative))
+    return escape_markers("\n".join(lines + body)) + "\n"
+
+
+def cline_rule(pattern: Pattern) -> str:
+    """A `.clinerules/*.md`: `paths:` front matter (a conditional rule) for a scoped pattern; none
+    otherwise, which Cline loads for every task, so a pattern attached on request says so in a line."""
+    mode = attach_mode(pattern.target_contexts, pattern.metadata)
+    lines = ["---", *_yaml_list("paths", _root_relative_globs(pattern)), "---", ""] if mode == "auto" else []
+    return escape_markers("\n".join(lines + _titled_body(
+        pattern, [*_when_line(pattern, mode), *_unsaid_lines(pattern, dialects.to_root_relative)]))) + "\n"
+
+
+_PER_PATTERN = {"cursor_mdc": cursor_rule, "copilot": copilot_instruction, "claude_md": claude_rule,
+                "windsurf": windsurf_rule, "cline": cline_rule}
+
+
+def pattern_file(fmt: str, pattern: Pattern) -> str:
+    """The content of the file of its own that `pattern` gets in `fmt` (see `target_path`)."""
+    return _PER_PATTERN[fmt](pattern)
 
 
 def _exclude_agent(pattern: Pattern) -> str | None:
@@ -180,23 +480,31 @@ def _copilot_main(pattern: Pattern) -> bool:
     return attach_mode(pattern.target_contexts, pattern.metadata) == "always" and not _exclude_agent(pattern)
 
 
-def render(fmt: str, patterns: Sequence[Pattern]) -> Rendered:
+# --- whole formats -----------------------------------------------------------------------------------
+
+def ordered(fmt: str, files: Mapping[str, ContextFile]) -> list[ContextFile]:
+    """Files in a stable order: the root shared file, the nested ones by path, then the others as given."""
+    root = SHARED_FILE.get(fmt)
+    shared = sorted((p for p in files if is_marked_path(p)), key=lambda p: (p != root, p))
+    return [files[p] for p in shared] + [f for p, f in files.items() if not is_marked_path(p)]
+
+
+def render(fmt: str, patterns: Sequence[Pattern], folders: AbstractSet[str] | None = None) -> Rendered:
+    """Every pattern in the file it belongs in (no budget: see rules/budget.py; `folders`: see target_path)."""
     check_format(fmt)
-    if fmt in ("agents_md", "claude_md"):
-        path = "AGENTS.md" if fmt == "agents_md" else "CLAUDE.md"
-        return Rendered([ContextFile(path=path, content=markdown_section(patterns))], {})
-    if fmt == "cursor_mdc":
-        files = [ContextFile(path=f"{CURSOR_RULES_DIR}/{GENERATED_PREFIX}{slug(p)}.mdc", content=cursor_rule(p))
-                 for p in patterns]
-        return Rendered(files, {CURSOR_RULES_DIR: ".mdc"})
-    everywhere = [p for p in patterns if _copilot_main(p)]
-    scoped = [p for p in patterns if not _copilot_main(p)]
-    files = []
-    if everywhere:
-        files.append(ContextFile(path=COPILOT_MAIN, content=markdown_section(everywhere, "Team conventions")))
-    files += [ContextFile(path=f"{COPILOT_DIR}/{GENERATED_PREFIX}{slug(p)}.instructions.md",
-                          content=copilot_instruction(p)) for p in scoped]
-    return Rendered(files, {COPILOT_DIR: ".instructions.md"})
+    sections: dict[str, Section] = {}
+    files: dict[str, ContextFile] = {}
+    members: dict[str, list[int]] = {}
+    for pattern in patterns:
+        path = target_path(fmt, pattern, folders)
+        members.setdefault(path, []).append(pattern.id)
+        if is_marked_path(path):
+            sections.setdefault(path, Section(fmt, path)).add(pattern)
+        else:
+            files[path] = ContextFile(path=path, content=pattern_file(fmt, pattern), pattern_ids=[pattern.id])
+    for path, section in sections.items():
+        files[path] = ContextFile(path=path, content=section.content(), pattern_ids=section.ids)
+    return Rendered(ordered(fmt, files), dict(OWNED_DIRS[fmt]), members)
 
 
 def context_files(fmt: str, patterns: Sequence[Pattern]) -> ContextFiles:
@@ -205,7 +513,9 @@ def context_files(fmt: str, patterns: Sequence[Pattern]) -> ContextFiles:
 
 
 def merge_marked(existing: str | None, section: str) -> str:
-    """Put `section` (which starts with BEGIN and ends with END) into a file, keeping the rest byte for byte."""
+    """Put `section` (which starts with BEGIN and ends with END) into a file, keeping the rest byte for byte.
+    Appended after exactly one line break, whatever the file ends with, so that removing it
+    (sync._without_section) gives the file back as it was."""
     if existing is None:
         return section
     start = existing.find(BEGIN)
@@ -214,8 +524,7 @@ def merge_marked(existing: str | None, section: str) -> str:
         after = existing[end + len(END):]
         replacement = section[:-1] if section.endswith("\n") and after.startswith("\n") else section
         return existing[:start] + replacement + after
-    separator = "" if existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
-    return existing + separator + section
+    return existing + "\n" + section
 
 
 def strip_marked(text: str) -> str:
