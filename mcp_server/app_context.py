@@ -60,7 +60,7 @@ class AppContext:
             settings=settings, database=database, embedder=embedder,
             memories=MemoryService(database, embedder, settings, provenance, vectors, projects, redactor),
             patterns=patterns,
-            rule_files=RuleFileService(patterns, settings, provenance, projects),
+            rule_files=RuleFileService(patterns, settings, projects),
             conversations=ConversationService(database, settings, provenance, projects, redactor),
             vectors=vectors,
             status=StatusService(database, embedder, settings, projects),

@@ -55,11 +55,11 @@ from mcp_server.schemas import (
     ReadScope,
     WriteScope,
 )
+from mcp_server.services import paging
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
-from mcp_server.services.response_fit import fit
 from mcp_server.settings import Settings
 
 CANDIDATE_LIMIT = 20_000
@@ -307,11 +307,10 @@ class PatternService:
         return restored
 
     async def find(self, file_path: str | None = None, query: str | None = None, tags: Any = None,
-                   strategy_type: str | None = None, limit: int = 10, project: str | None = None, *,
-                   session: str | None = None) -> FindPatternsResult:
-        """The current project's and the global patterns for a file and/or a task (see the module
-        docstring for the ranking). With a `session` (a model asking), the result is fitted and
-        recorded as that session's provenance."""
+                   strategy_type: str | None = None, limit: int = 10,
+                   project: str | None = None) -> FindPatternsResult:
+        """The current project's and the global patterns for a file and/or a task, all `limit` of them
+        (see the module docstring for the ranking); `find_page` pages them for a model."""
         count = check.int_range(limit, "limit", 1, MAX_FIND_LIMIT)
         tag_filter = _tags(tags) or None
         strategy = check.optional_label(strategy_type, "strategy_type", max_chars=MAX_LABEL_CHARS)
@@ -374,11 +373,39 @@ class PatternService:
                 score=round(context_score(pattern_id) + relevance.get(pattern_id, 0.0), 6),
                 matched_contexts=match.matched if match else [],
             ))
-        result = FindPatternsResult(results=results)
+        return FindPatternsResult(results=results)
+
+    async def find_page(self, file_path: str | None = None, query: str | None = None, tags: Any = None,
+                        strategy_type: str | None = None, limit: int = 10, project: str | None = None,
+                        cursor: str | None = None, *, session: str | None = None) -> FindPatternsResult:
+        """The page of `find`'s ranking that `cursor` points to (the first without one), within
+        MAX_RESPONSE_CHARS (services/paging.py). With a `session` (a model asking), the page's ids
+        are recorded as that session's provenance."""
+        current = self.projects.current(project)
+        arguments = paging.call_arguments(cursor, "find_patterns", {  # before searching: a bad cursor costs nothing
+            "file_path": file_path, "query": query, "tags": tags, "strategy_type": strategy_type, "limit": limit,
+            "project": current.key if current else None})
+        ranked = await self.find(file_path, query, tags, strategy_type, limit, project)
+        page = paging.found_patterns_page(ranked.results, cursor, arguments, self.settings.max_response_chars)
         if session is not None:
-            result = fit(result, self.settings.max_response_chars)  # what the model will see
-            self.provenance.record(session, pattern_ids=[p.id for p in result.results])
-        return result
+            self.record_shown(session, [p.id for p in page.results])
+        return page
+
+    async def conventions_for(self, file_path: str, *, session: str | None = None) -> str:
+        """The `conventions_for` prompt's message: the patterns that apply to `file_path`, most
+        specific first, within MAX_RESPONSE_CHARS (the rest summarised). With a `session`, the ids it
+        shows are recorded as that session's provenance (the message goes into the model's context)."""
+        found = await self.find(file_path=file_path, limit=MAX_FIND_LIMIT)
+        message, shown = paging.conventions_message(file_path, found.results, self.settings.max_response_chars,
+                                                    complete=len(found.results) < MAX_FIND_LIMIT)
+        if session is not None:
+            self.record_shown(session, shown)
+        return message
+
+    def record_shown(self, session: str, pattern_ids: Sequence[int]) -> None:
+        """Record patterns a model was shown (a page of results, of context files, a prompt) as the
+        session's provenance."""
+        self.provenance.record(session, pattern_ids=pattern_ids)
 
     async def all(self, tags: Any = None, strategy_type: str | None = None, limit: int = 100_000,
                   scope: ReadScope = "all", project: str | None = None) -> list[Pattern]:

@@ -1,10 +1,12 @@
 """Keep every tool result under MAX_RESPONSE_CHARS of JSON (a model's context is finite).
 
-Lists lose their last entries (a page then ends earlier: `next_cursor` points after the last
-entry kept, so nothing is skipped); single objects have their longest strings shortened, longest
-first (every string longer than a common length is cut to it), with a marker saying how much was
-cut and where to read the rest. `shorten_texts` is that step on its own, reporting each cut, for
-results that say what they shortened (get_conversation).
+`fit` is what tools/runner.py applies to results that do not page or summarise themselves: lists
+lose their last entries (a page then ends earlier: `next_cursor` points after the last entry kept,
+so nothing is skipped: list_memories; recall's shorter list is issue 17's to page); single objects
+have their longest strings shortened, longest first (every string longer than a common length is
+cut to it), with a marker saying how much was cut and where to read the rest. The pattern tools
+page whole entries instead (services/paging.py). `shorten_texts` is the shortening step on its
+own, reporting each cut, for results that say what they shortened (get_conversation).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
-LIST_FIELDS = ("results", "items", "files")
-TRUNCATION_NOTE = "…[truncated {cut} characters to fit MAX_RESPONSE_CHARS; the CLI shows it in full]"
+# find_patterns and generate_context_file page their lists themselves (services/paging.py).
+LIST_FIELDS = ("results", "items")
+TRUNCATION_NOTE = ("…[truncated {cut} characters to fit MAX_RESPONSE_CHARS; a pattern's aletheia://patterns/{{id}} "
+                   "resource and `aletheia-mcp patterns export` / `memories export` give it whole]")
 MIN_KEPT_CHARS = 50  # a shortened text keeps at least this much of its start
 
 Path = tuple[str | int, ...]

@@ -13,22 +13,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
+
 from mcp_server.db import patterns as pattern_rows
 from mcp_server.errors import InvalidInputError, NotFoundError, RuleFileError
 from mcp_server.repository import Repository, check_project_name, find_repository
-from mcp_server.rules import render, sync
+from mcp_server.rules import budget, render, sync
 from mcp_server.rules.parse import SECTIONED_NAMES, RuleDraft, parse_rule_file, split_front_matter
-from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles
+from mcp_server.schemas import MAX_CONTEXT_PATTERNS, ContextFiles, LeftOutPattern, Pattern
+from mcp_server.services import paging
 from mcp_server.services import validation as check
 from mcp_server.services.patterns import PatternInput, PatternService
 from mcp_server.services.progress import ProgressStart
 from mcp_server.services.projects import ProjectService
-from mcp_server.services.provenance import ProvenanceTracker
-from mcp_server.services.response_fit import fit
+from mcp_server.services.repository_files import count_applying, relevance_order, tracked_files
 from mcp_server.settings import Settings
 
 IMPORT_BATCH_FILES = 50
 MAX_RULE_FILE_BYTES = 1_000_000  # real rule files reach ~60 KB; AGENTS.md-style files hold many of them
+# Patterns ranked for one generation (a project's and the global ones): the 448 files of issue 19
+# made ~450; ranking 10,000 costs well under a second (bench/context_relevance.py).
+MAX_CONTEXT_CANDIDATES = 10_000
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,9 @@ def _project_of(draft: RuleDraft, named: str | None, repository: Repository | No
 
 
 class RuleFileService:
-    def __init__(self, patterns: PatternService, settings: Settings, provenance: ProvenanceTracker,
-                 projects: ProjectService) -> None:
+    def __init__(self, patterns: PatternService, settings: Settings, projects: ProjectService) -> None:
         self.patterns = patterns
         self.settings = settings
-        self.provenance = provenance
         self.projects = projects
 
     async def import_files(self, paths: Sequence[Path], progress_total: ProgressStart | None = None,
@@ -281,32 +284,141 @@ class RuleFileService:
         return sync.write_exports(patterns, directory)
 
     async def generate(self, fmt: str, paths: Sequence[str] | None = None, query: str | None = None,
-                       tags: Sequence[str] | None = None, max_patterns: int = 50, project: str | None = None, *,
-                       session: str | None = None) -> ContextFiles:
+                       tags: Sequence[str] | None = None, max_patterns: int | None = None,
+                       project: str | None = None, *, max_chars: int | None = None) -> ContextFiles:
         """The context files of `fmt` for the current project's and the global patterns that apply to
-        `paths` / match `query` and `tags`. With a `session` (a model asking), the patterns are
-        recorded as that session's provenance."""
-        render.check_format(fmt)
-        count = check.int_range(max_patterns, "max_patterns", 1, MAX_CONTEXT_PATTERNS)
-        result = render.context_files(fmt, await self.patterns.select(paths, query, tags, count, project))
-        if session is not None:
-            result = fit(result, self.settings.max_response_chars)  # what the model will see
-            self.provenance.record(session, pattern_ids=result.pattern_ids)
-        return result
+        `paths` / match `query` and `tags`: every file whole (paging them is the caller's business),
+        each within `max_chars` (default: the format's), with what did not fit in `left_out`. The
+        patterns are ranked by the files of the current project's repository (see `context`)."""
+        current = self.projects.current(project)
+        return (await self.context(fmt, paths, query, tags, max_patterns, project, max_chars=max_chars,
+                                   root=current.root if current else None)).files
 
-    async def write_context_files(self, root: Path, fmt: str, paths: Sequence[str] | None = None,
-                                  query: str | None = None, tags: Sequence[str] | None = None,
-                                  max_patterns: int = 50, project: str | None = None, *,
-                                  write: bool = True) -> list[sync.FileChange]:
+    async def generate_page(self, fmt: str, paths: Sequence[str] | None = None, query: str | None = None,
+                            tags: Sequence[str] | None = None, max_patterns: int | None = None,
+                            project: str | None = None, cursor: str | None = None, *,
+                            max_chars: int | None = None, session: str | None = None) -> ContextFiles:
+        """The page of `generate`'s files that `cursor` points to (the first without one), within
+        MAX_RESPONSE_CHARS (services/paging.py: whole files; one too large for a response is
+        described instead). With a `session` (a model asking), the patterns of the page's files are
+        recorded as that session's provenance. The files are generated again for every page (no state
+        is kept between calls); the cursor refuses a page when they changed meanwhile."""
+        current = self.projects.current(project)
+        arguments = paging.call_arguments(cursor, "generate_context_file", {  # before generating
+            "format": fmt, "paths": paths, "query": query, "tags": tags, "max_patterns": max_patterns,
+            "max_chars": max_chars, "project": current.key if current else None})
+        complete = await self.generate(fmt, paths, query, tags, max_patterns, project, max_chars=max_chars)
+        regenerate = (f"Run `aletheia-mcp context generate --format {fmt}` in the repository to write it (it keeps "
+                      "what a person wrote around the marked section), or read its patterns with get_pattern.")
+        page = paging.context_files_page(complete, cursor, arguments, self.settings.max_response_chars, regenerate)
+        if session is not None:
+            self.patterns.record_shown(session, page.pattern_ids)  # only what this page shows
+        return page
+
+    async def context(self, fmt: str, paths: Sequence[str] | None = None, query: str | None = None,
+                      tags: Sequence[str] | None = None, max_patterns: int | None = None,
+                      project: str | None = None, *, max_chars: int | None = None,
+                      root: Path | None = None) -> GeneratedContext:
+        """The candidate patterns (PatternService.select: those of `project` and the global ones that
+        apply to `paths` / match `query` and `tags`; all of them without `paths` and `query`), most
+        relevant first (services/repository_files.py: attach mode, the project's own, then how many
+        files git tracks under the repository root `root` each applies to), at most `max_patterns`
+        of them, rendered as the files of `fmt` within the budget of `max_chars` characters a file."""
+        render.check_format(fmt)
+        cap = None if max_patterns is None else check.int_range(max_patterns, "max_patterns", 1, MAX_CONTEXT_PATTERNS)
+        budget.check_max_chars(fmt, max_chars)  # before any work
+        candidates = await self.patterns.select(paths, query, tags, MAX_CONTEXT_CANDIDATES, project)
+        ranking = await anyio.to_thread.run_sync(_ranking, candidates, root)  # (git, and CPU: off the event loop)
+        ordered = relevance_order(candidates, ranking.counts)
+        kept, beyond = (ordered, []) if cap is None else (ordered[:cap], ordered[cap:])
+        fitted = budget.within_budget(fmt, kept, max_chars, ranking.folders)
+        left_out = [LeftOutPattern(id=p.id, title=p.title, reason=reason) for p, reason in fitted.left_out]
+        left_out += [LeftOutPattern(id=p.id, title=p.title, reason=f"beyond max_patterns ({cap}): less relevant "
+                                                                     f"than the {cap} taken")
+                     for p in beyond]
+        notes = [ranking.note] if ranking.note else []
+        if len(candidates) >= MAX_CONTEXT_CANDIDATES:
+            notes.append(f"Only {MAX_CONTEXT_CANDIDATES:,} patterns were considered: narrow the selection with "
+                         "paths, a query or tags.")
+        # Each file says which patterns it holds: a page of files records only those as provenance.
+        files = [file.model_copy(update={"pattern_ids": fitted.rendered.members.get(file.path, [])})
+                 for file in fitted.rendered.files]
+        result = ContextFiles(files=files, pattern_ids=[p.id for p in fitted.included], left_out=left_out)
+        return GeneratedContext(result, ranking.files, notes)
+
+    async def plan_context_files(self, root: Path, fmt: str, paths: Sequence[str] | None = None,
+                                 query: str | None = None, tags: Sequence[str] | None = None,
+                                 max_patterns: int | None = None, project: str | None = None, *,
+                                 max_chars: int | None = None, write: bool = True) -> ContextPlan:
         """The changes generating `fmt` makes under `root` (only the aletheia-marked section of shared
-        files; stale generated files removed), applied unless `write` is False. The patterns are
-        the named project's, else those of the repository at `root` (else the current project),
-        and the global ones."""
+        files; stale generated files removed), applied unless `write` is False, with what was left
+        out. The patterns are the named project's, else those of the repository at `root` (else the
+        current project), and the global ones; they are ranked by the files that repository tracks."""
+        shown_root, repository = _repository_at(root)
         named = self.projects.explicit(project)
-        repository = find_repository(root) if named is None else None
         key = named.key if named else repository.key if repository else None
-        generated = await self.generate(fmt, paths, query, tags, max_patterns, key)
-        changes = [c for c in sync.plan_context_files(root, fmt, generated) if c.changed]
+        generated = await self.context(fmt, paths, query, tags, max_patterns, key, max_chars=max_chars,
+                                       root=repository.root if repository else None)
+        if repository is None:
+            generated.notes.insert(0, f"{shown_root} is not in a git repository, so the patterns were not ranked "
+                                      "by the files they apply to.")
+        changes = [c for c in sync.plan_context_files(root, fmt, generated.files) if c.changed]
         if write:
             sync.apply_changes(root, changes)
-        return changes
+        return ContextPlan(changes, generated)
+
+
+@dataclass
+class GeneratedContext:
+    files: ContextFiles  # complete: every file, `pattern_ids` the patterns in them, `left_out` the rest
+    files_counted: int  # the tracked files the patterns were ranked by (0: none, `notes` says why)
+    notes: list[str] = field(default_factory=list)  # how the ranking was made, when not as usual
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    changes: list[sync.FileChange]
+    generated: GeneratedContext
+
+
+def _repository_at(root: Path) -> tuple[Path, Repository | None]:
+    """`root` made absolute (to name it in messages) and the repository whose top level it is (None:
+    outside any). A folder inside a repository is refused: the patterns' globs, the ranking and the
+    folders are the repository's, so from a sub-folder files would land under the wrong folders and
+    the stale ones be swept from only part of the tree."""
+    repository = find_repository(root)
+    if repository is not None and root.resolve() != repository.root:
+        raise InvalidInputError(f"{root.absolute()} is inside the git repository at {repository.root}: context "
+                                "files are generated for a whole repository, since the patterns' globs are "
+                                f"relative to its root. Pass --root {repository.root} (or run from there).")
+    return root.absolute(), repository
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    counts: dict[int, int]
+    files: int
+    note: str | None
+    folders: frozenset[str] | None = None  # the folders of the tracked files (None: not known)
+
+
+def _ranking(patterns: list[Pattern], root: Path | None) -> _Ranking:
+    """How many of the files git tracks under `root` each pattern applies to (none without a root)."""
+    if root is None:
+        return _Ranking({}, 0, None)
+    tracked = tracked_files(root)
+    counted = count_applying(patterns, tracked.paths)
+    notes = [n for n in (tracked.note, counted.note) if n]
+    return _Ranking(counted.counts, len(tracked.paths), " ".join(notes) or None,
+                    _folders(tracked.paths) if tracked.paths else None)
+
+
+def _folders(paths: Sequence[str]) -> frozenset[str]:
+    """Every folder holding one of `paths` (`a/b/c.py`: `a/b` and `a`), each walked up once."""
+    seen: set[str] = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in seen:
+            seen.add(folder)
+            folder = folder.rpartition("/")[0]
+    return frozenset(seen)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from mcp import MCPError
@@ -13,6 +12,7 @@ from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.errors import AletheiaError, NotFoundError
+from mcp_server.rules import budget
 from mcp_server.schemas import (
     ContextFiles,
     ContextFormat,
@@ -37,6 +37,8 @@ Author = Annotated[str | None, Field(description="Free-text credit for whoever f
                                      "checked: the database itself records the acting user as created_by and "
                                      "updated_by.")]
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
+Cursor = Annotated[str | None, Field(description="`next_cursor` of the previous page (the other arguments "
+                                                 "unchanged); leave out for the first page.")]
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -103,30 +105,46 @@ def register(mcp: MCPServer) -> None:
         strategy_type: str | None = None,
         limit: FindLimit = 10,
         project: ProjectArgument = None,
+        cursor: Cursor = None,
     ) -> FindPatternsResult:
         """Find the team's conventions (this project's and the global ones) for a file and/or a task. Call
         it before writing or reviewing code: patterns whose globs match `file_path` come first (more
-        specific globs first, this project's before global ones), ranked by `query`."""
-        return await run_tool(ctx, lambda: app_of(ctx).patterns.find(
-            file_path, query, tags, strategy_type, limit, project, session=session_key(ctx)), fitted=True)
+        specific globs first, this project's before global ones), ranked by `query`. Results that do not
+        fit in one response come in pages: call again with `cursor` = `next_cursor` (same arguments)
+        until it is null. A pattern too long for a response on its own is `truncated`: read it whole
+        with the aletheia://patterns/{id} resource."""
+        return await run_tool(ctx, lambda: app_of(ctx).patterns.find_page(
+            file_path, query, tags, strategy_type, limit, project, cursor, session=session_key(ctx)), fitted=True)
 
     @mcp.tool(title="Generate context file", annotations=READ)
     async def generate_context_file(
-        format: Annotated[ContextFormat, Field(description="agents_md (AGENTS.md), claude_md (CLAUDE.md), "
-                                                           "cursor_mdc (.cursor/rules/*.mdc) or copilot "
-                                                           "(.github/copilot-instructions.md + instructions).")],
+        format: Annotated[ContextFormat, Field(description="agents_md (AGENTS.md), claude_md (CLAUDE.md + "
+                                                           ".claude/rules), cursor_mdc (.cursor/rules/*.mdc), "
+                                                           "copilot (.github/copilot-instructions.md + "
+                                                           "instructions), windsurf (.windsurf/rules), cline "
+                                                           "(.clinerules) or gemini_md (GEMINI.md).")],
         ctx: ToolContext,
         paths: Annotated[list[str] | None, Field(description="Only patterns that apply to these files.")] = None,
         query: Annotated[str | None, Field(description="Only patterns relevant to this topic.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only patterns with all of these tags.")] = None,
-        max_patterns: ContextPatternCount = 50,
+        max_patterns: Annotated[ContextPatternCount | None, Field(
+            description="At most this many patterns, the most relevant (default: as many as the budget "
+                        "holds).")] = None,
+        max_chars: Annotated[int | None, Field(
+            ge=budget.MIN_FILE_CHARS, le=budget.MAX_FILE_CHARS,
+            description=f"Characters one generated file may hold, {budget.MIN_FILE_CHARS:,} to "
+                        f"{budget.MAX_FILE_CHARS:,} (default: the format's own budget).")] = None,
         project: ProjectArgument = None,
+        cursor: Cursor = None,
     ) -> ContextFiles:
         """Render the team's patterns as AI context files (path + content). The files' shared parts go
         between <!-- aletheia:begin --> and <!-- aletheia:end --> markers; `aletheia-mcp context generate`
-        writes them into a repository keeping the rest of each file."""
-        return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate(
-            format, paths, query, tags, max_patterns, project, session=session_key(ctx)), fitted=True)
+        writes them into a repository keeping the rest of each file. Files come whole, in pages: call
+        again with `cursor` = `next_cursor` (same arguments) until it is null; a file too large for a
+        response on its own is described in `summarised` instead."""
+        return await run_tool(ctx, lambda: app_of(ctx).rule_files.generate_page(
+            format, paths, query, tags, max_patterns, project, cursor, max_chars=max_chars,
+            session=session_key(ctx)), fitted=True)
 
     @mcp.resource("aletheia://patterns/{id}", name="pattern", title="Engineering pattern",
                   description="One engineering pattern as JSON.", mime_type="application/json")
@@ -143,14 +161,10 @@ def register(mcp: MCPServer) -> None:
                 description="The team's patterns (this project's and the global ones) that apply to a file, "
                             "as a ready-to-use message.")
     async def conventions_for(file_path: str, ctx: ToolContext) -> list[UserMessage]:
+        # Within MAX_RESPONSE_CHARS like a tool result: the patterns that do not fit whole are summarised.
         try:
             with acting_for(ctx):
-                found = await app_of(ctx).patterns.find(file_path=file_path, limit=20)
+                message = await app_of(ctx).patterns.conventions_for(file_path, session=session_key(ctx))
         except AletheiaError as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
-        header = (f"Follow these team conventions when working on `{file_path}`. They are data from the "
-                  "pattern store, listed most specific first.")
-        patterns = [{"id": p.id, "title": p.title, "applies_to": p.matched_contexts or ["(everywhere)"],
-                     "content": p.content} for p in found.results]
-        body = json.dumps(patterns, indent=2, ensure_ascii=False) if patterns else "[] (no pattern applies)"
-        return [UserMessage(f"{header}\n\n{body}")]
+        return [UserMessage(message)]

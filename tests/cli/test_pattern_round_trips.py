@@ -10,7 +10,7 @@ import pytest
 
 from mcp_server.app_context import open_app
 from mcp_server.rules.parse import split_front_matter
-from tests.helpers import make_settings, run_cli, sql
+from tests.helpers import make_settings, run_cli, sql, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -26,13 +26,6 @@ RULES = {
 }
 FIELDS = ("id, title, content, tags, strategy_type, target_contexts, author, metadata, source_path, project_id, "
           "last_updated, updated_by")
-
-
-def write_tree(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
 
 
 async def rows(url: str) -> list[tuple[object, ...]]:
@@ -103,9 +96,10 @@ async def test_our_own_generated_files_are_skipped_not_copied(database_url: str,
 
     assert again.returncode == 0, again.stdout + again.stderr
     # The person's files (rules/*.md, AGENTS.md outside its section) are read; 3 Cursor rules, 1
-    # Copilot instruction file (the scoped pattern), CLAUDE.md and copilot-instructions.md are ours.
+    # Copilot instruction file and 1 Claude rule (the scoped pattern), docs/AGENTS.md (its nested
+    # file), CLAUDE.md and copilot-instructions.md are ours.
     assert "3 file(s): 0 pattern(s) created, 0 updated, 3 unchanged, 0 file(s) with problems. " \
-           "6 generated file(s) skipped." in again.stdout, again.stdout
+           "8 generated file(s) skipped." in again.stdout, again.stdout
     assert await rows(database_url) == before
     assert await version_count(database_url) == versions
     named = await run_cli(["patterns", "import", *map(str, (repo / ".cursor" / "rules").iterdir())], repo,

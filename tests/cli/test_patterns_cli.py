@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server.db.embedded import with_database
-from tests.helpers import clean_env, sql
+from tests.helpers import clean_env, sql, write_tree
 
 pytestmark = pytest.mark.anyio
 
@@ -34,13 +34,6 @@ def run_cli(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess
                           text=True, timeout=300)
 
 
-def write_tree(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
 async def test_import_mixed_folder_reimport_and_round_trip(
     database_url: str, pg_admin_uri: str, tmp_path: Path
 ) -> None:
@@ -54,7 +47,7 @@ async def test_import_mixed_folder_reimport_and_round_trip(
     assert "docs/rules/broken.md: front matter is not valid YAML" in first.stderr
     rows = {r["title"]: r for r in await sql(database_url, "SELECT * FROM eng_patterns")}
     by_file = {r["source_path"]: r for r in rows.values()}
-    assert by_file[".cursor/rules/react.mdc"]["target_contexts"] == ["*.tsx", "src/**/*.ts"]
+    assert by_file[".cursor/rules/react.mdc"]["target_contexts"] == ["/*.tsx", "src/**/*.ts"]  # Cursor: the root's
     assert by_file[".github/instructions/py.instructions.md"]["target_contexts"] == ["**/*.py"]
     assert rows["Cursor rules"]["target_contexts"] == []
     assert rows["Errors"]["tags"] == ["api"] and rows["Errors"]["target_contexts"] == ["api/**"]
@@ -106,7 +99,9 @@ async def test_context_generate_merges_checks_and_dry_runs(database_url: str, tm
     written = run_cli(["context", "generate", "--format", "agents_md"], repo, database_url)
     assert "updated AGENTS.md" in written.stdout
     text = (repo / "AGENTS.md").read_text()
-    assert text.startswith(person) and "### API errors" in text and "_Applies to: `api/**`_" in text
+    assert text.startswith(person) and "### Small PRs" in text
+    nested = (repo / "api" / "AGENTS.md").read_text()  # a pattern scoped to api/ goes in the nearest AGENTS.md
+    assert "### API errors" in nested and "_Applies to: `api/**`_" in nested
     (repo / "AGENTS.md").write_text(text + "\nA footer the person added.\n")
 
     check = run_cli(["context", "generate", "--format", "agents_md", "--check"], repo, database_url)

@@ -24,7 +24,7 @@ async def test_provenance_goes_to_the_next_logged_exchange_only(settings: Settin
         pattern = await app.patterns.add("Wrap HTTP calls in the retry helper.", title="Retries",
                                          target_contexts=["api/**"])
         await app.memories.recall("retries", session="s1")
-        await app.patterns.find(file_path="api/client.py", session="s1")
+        await app.patterns.find_page(file_path="api/client.py", session="s1")
         await app.memories.recall("retries", session="s2")  # another session's context
 
         with pytest.raises(InvalidInputError):

@@ -55,10 +55,10 @@ async def test_context_files_are_planned_then_written(settings: Settings, tmp_pa
     (repo / "AGENTS.md").write_text("# Our guide\n\nHand-written intro.\n")
     async with open_app(settings) as app:
         await app.patterns.add("Run pytest before pushing.", title="Testing")
-        planned = await app.rule_files.write_context_files(repo, "agents_md", write=False)
+        planned = (await app.rule_files.plan_context_files(repo, "agents_md", write=False)).changes
         assert (repo / "AGENTS.md").read_text() == "# Our guide\n\nHand-written intro.\n"  # a dry run
-        written = await app.rule_files.write_context_files(repo, "agents_md")
-        unchanged = await app.rule_files.write_context_files(repo, "agents_md")
+        written = (await app.rule_files.plan_context_files(repo, "agents_md")).changes
+        unchanged = (await app.rule_files.plan_context_files(repo, "agents_md")).changes
     assert [c.path for c in planned] == [c.path for c in written] == ["AGENTS.md"]
     text = (repo / "AGENTS.md").read_text()
     assert text.startswith("# Our guide\n\nHand-written intro.\n") and "Run pytest before pushing." in text

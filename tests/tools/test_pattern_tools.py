@@ -11,7 +11,7 @@ from mcp import Client, MCPError
 from mcp_server.app_context import open_app
 from mcp_server.schemas import MAX_PATTERN_CHARS
 from mcp_server.settings import Settings
-from tests.helpers import call, call_error, sql
+from tests.helpers import call, call_error, sql, write_tree
 from tests.services.test_rule_files import instructions_file
 
 pytestmark = pytest.mark.anyio
@@ -104,8 +104,10 @@ async def test_generate_context_file_limits_to_paths(client: Client) -> None:
     everywhere = await add(client, content="Small PRs.", title="PRs")
     generated = await call(client, "generate_context_file", {"format": "claude_md", "paths": ["api/users.py"]})
     assert sorted(generated["pattern_ids"]) == sorted([api, everywhere])
-    assert [f["path"] for f in generated["files"]] == ["CLAUDE.md"]
-    assert "### API" in generated["files"][0]["content"] and "### UI" not in generated["files"][0]["content"]
+    claude_md, api_rule = generated["files"]  # a scoped pattern: a Claude Code rule of its own
+    assert claude_md["path"] == "CLAUDE.md" and "Small PRs." in claude_md["content"]
+    assert api_rule["path"] == f".claude/rules/aletheia-api-{api}.md" and "Validate." in api_rule["content"]
+    assert all("Components." not in f["content"] for f in generated["files"])
     capped = await call(client, "generate_context_file", {"format": "cursor_mdc", "max_patterns": 1})
     assert len(capped["files"]) == 1
 
@@ -189,9 +191,7 @@ async def test_rules_attached_only_on_request_are_found_by_query_not_by_a_file(
         ".cursor/rules/release.mdc": "---\ndescription:\nglobs:\nalwaysApply: false\n---\n"
                                     "Tag the zorbleflax release.\n",
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    write_tree(tmp_path, files)
     async with open_app(settings, load_in_background=False) as app:
         report = await app.rule_files.import_files([tmp_path / ".github", tmp_path / ".cursor"])
     assert (report.created, report.problems) == (3, [])

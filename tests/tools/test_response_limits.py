@@ -1,4 +1,4 @@
-"""No tool returns more than MAX_RESPONSE_CHARS; lists end early and paginate without gaps."""
+"""No tool (nor prompt) returns more than MAX_RESPONSE_CHARS; lists end early and paginate without gaps."""
 
 from __future__ import annotations
 
@@ -48,4 +48,8 @@ async def test_every_result_fits_and_pages_have_no_gaps(database_url: str, tmp_p
         for i in range(6):
             await call(client, "add_pattern", {"content": f"rule {i} " + "detail " * 400, "title": f"Rule {i}"})
         generated = await call(client, "generate_context_file", {"format": "cursor_mdc"})
-        assert size(generated) <= LIMIT and generated["files"]
+        assert size(generated) <= LIMIT and generated["files"] and generated["next_cursor"]
+        found = await call(client, "find_patterns", {"limit": 100})
+        assert size(found) <= LIMIT and found["results"] and found["next_cursor"]
+        prompt = await client.get_prompt("conventions_for", {"file_path": "src/app.py"})
+        assert size(prompt.model_dump(mode="json", exclude_none=True)) <= LIMIT
