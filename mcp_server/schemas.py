@@ -27,6 +27,14 @@ EMBEDDING_PROVIDERS: tuple[str, ...] = get_args(EmbeddingProvider)
 ReadScope = Literal["project", "global", "all"]
 WriteScope = Literal["project", "global"]
 ConversationScope = Literal["project", "all"]
+# Which logged exchanges a search or an export covers: replays (`conversations replay`) too, only
+# them, or only the originals.
+ReplaySelection = Literal["include", "only", "exclude"]
+GatewayProvider = Literal["openai", "anthropic"]
+# How a call through the gateway ended: the upstream answered (completed) or answered with an error
+# status (upstream_error); its stream broke off (upstream_dropped); the client left before the end
+# (client_disconnected); or the upstream could not be reached (unreachable).
+CallOutcome = Literal["completed", "upstream_error", "upstream_dropped", "client_disconnected", "unreachable"]
 ProjectDetection = Literal["setting", "argument", "header", "git remote", "git root"]
 
 # --- limits -----------------------------------------------------------------------------------------
@@ -284,6 +292,38 @@ class ContextFiles(BaseModel):
                                   "other arguments, for the next page; null on the last page.")
 
 
+# Fields of exchanges captured by `aletheia-mcp gateway` (null for exchanges logged otherwise).
+ENDPOINT = "The API path the call went to (e.g. /v1/chat/completions, /v1/messages): gateway calls only."
+STREAM = "Whether the response was streamed (server-sent events): gateway calls only."
+OUTCOME = ("How the call ended: completed, upstream_error (an error status), upstream_dropped (the stream broke "
+           "off), client_disconnected (the client left first), unreachable (no upstream): gateway calls only.")
+TTFT_MS = "Time to first token: from the request to the first part of a streamed answer, in milliseconds."
+USAGE = "Token usage as the provider reported it."
+REPLAY_OF = "The id of the exchange this one replays (`aletheia-mcp conversations replay`); null for an original."
+
+
+class CapturedCall(BaseModel):
+    """One call through the gateway, as the gateway hands it to ExchangeSpool (and the spool's file
+    keeps it while the database is away): stored by ConversationService.log_captured."""
+
+    request_id: str = Field(description="The client's x-request-id, else one the gateway made (uuid4 hex).")
+    provider: GatewayProvider
+    endpoint: str = Field(description="e.g. /v1/chat/completions, /v1/responses, /v1/messages.")
+    model: str | None = Field(description="From the request body (the response's if it names one).")
+    request: JsonObject = Field(description="The JSON body the client sent (never headers or credentials).")
+    response: Any = Field(description="The response's JSON (a streamed one rebuilt from its events), or the "
+                                      "upstream's error body (JSON or text).")
+    status_code: int = Field(description="What the client got (502 when the upstream was unreachable).")
+    latency_ms: int = Field(description="From the request's arrival to the response's end (or the client leaving).")
+    ttft_ms: int | None = Field(description=TTFT_MS + " Null when not streamed.")
+    usage: JsonObject | None = Field(description=USAGE)
+    outcome: CallOutcome
+    stream: bool
+    project: str | None = Field(description="The Aletheia-Project header, else the gateway's default project.")
+    replay_of: int | None = Field(default=None, description=REPLAY_OF)
+    created_at: datetime = Field(description="When the request arrived (UTC).")
+
+
 class LoggedExchange(BaseModel):
     id: int
     request_id: str
@@ -302,6 +342,12 @@ class ConversationSummary(BaseModel):
     preview: str = Field(description="The start of the last user message and of the response.")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    endpoint: str | None = Field(default=None, description=ENDPOINT)
+    stream: bool | None = Field(default=None, description=STREAM)
+    outcome: CallOutcome | None = Field(default=None, description=OUTCOME)
+    ttft_ms: int | None = Field(default=None, description=TTFT_MS)
+    usage: JsonObject | None = Field(default=None, description=USAGE)
+    replay_of: int | None = Field(default=None, description=REPLAY_OF)
 
 
 class ConversationPage(BaseModel):
@@ -333,6 +379,14 @@ class Conversation(BaseModel):
                                                "generate_context_file) in the same session.")
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    endpoint: str | None = Field(default=None, description=ENDPOINT)
+    request: JsonObject | None = Field(default=None, description="The rest of the request body besides the "
+                                       "messages (system prompt, tools, parameters): gateway calls only.")
+    stream: bool | None = Field(default=None, description=STREAM)
+    outcome: CallOutcome | None = Field(default=None, description=OUTCOME)
+    ttft_ms: int | None = Field(default=None, description=TTFT_MS)
+    usage: JsonObject | None = Field(default=None, description=USAGE)
+    replay_of: int | None = Field(default=None, description=REPLAY_OF)
     shortened: list[ShortenedText] = Field(default_factory=list, description="Texts shortened to fit "
                                            "MAX_RESPONSE_CHARS (empty: every text is whole).")
     omitted_messages: list[int] = Field(default_factory=list, description="Indices of the messages left out "

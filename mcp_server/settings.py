@@ -269,6 +269,26 @@ class Settings(BaseSettings):
         description="Connections served at once; a request arriving on one more connection gets 503.",
     )
 
+    # --- logging gateway (`aletheia-mcp gateway`) -----------------------------------------
+    gateway_openai_upstream: str = Field(
+        default="https://api.openai.com", validation_alias=_env("GATEWAY_OPENAI_UPSTREAM"),
+        description="Where OpenAI-API calls go (any OpenAI-compatible server: vLLM, Ollama, LM Studio, a proxy); "
+        "the gateway appends the request's path (/v1/...).",
+    )
+    gateway_anthropic_upstream: str = Field(
+        default="https://api.anthropic.com", validation_alias=_env("GATEWAY_ANTHROPIC_UPSTREAM"),
+        description="Where Anthropic-API calls go; the gateway appends the request's path (/v1/...).",
+    )
+    gateway_upstream_timeout_s: float = Field(
+        default=600.0, gt=0, le=3600, validation_alias=_env("GATEWAY_UPSTREAM_TIMEOUT_S"),
+        description="Longest the gateway waits for the upstream to connect, or between two pieces of its answer.",
+    )
+    gateway_queue_size: int = Field(
+        default=1000, ge=1, le=1_000_000, validation_alias=_env("GATEWAY_QUEUE_SIZE"),
+        description="Captured calls held in memory while they wait to be stored; more (or any while the database "
+        "is away) wait in a file in ALETHEIA_DATA_DIR/gateway-spool until it takes them.",
+    )
+
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL")
@@ -288,6 +308,16 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("gateway_openai_upstream", "gateway_anthropic_upstream")
+    @classmethod
+    def _upstream_origin(cls, value: str) -> str:
+        """An http(s) URL; a trailing `/v1` (as SDK base URLs are written) is dropped, since the gateway
+        appends the request's whole path."""
+        text = value.strip().rstrip("/")
+        if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL (e.g. https://api.openai.com)")
+        return text.removesuffix("/v1")
 
     @field_validator("database_url", mode="before")
     @classmethod

@@ -1,14 +1,16 @@
-"""`aletheia-mcp conversations log|show|export|purge`: logged LLM exchanges."""
+"""`aletheia-mcp conversations log|show|export|purge|replay`: logged LLM exchanges."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 
 from mcp_server.cli.common import err, out, project_option, with_app, write_output
+from mcp_server.schemas import ReplaySelection
 
 app = typer.Typer(help="Logged LLM exchanges: log, show, export, purge.", no_args_is_help=True)
 
@@ -50,10 +52,13 @@ def conversations_export(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
     project: str | None = project_option("Only this project's exchanges (default: every "
                                          "project's)."),
+    replays: str = typer.Option("include", "--replays", help="Exchanges re-sent by `conversations replay`: "
+                                "include (with the originals), only (replays only) or exclude (originals only)."),
 ) -> None:
-    """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at."""
+    """Write exchanges as JSONL for replay: messages, response, model, provider, request_id, created_at
+    (and for gateway calls request, endpoint, usage, replay_of...)."""
     count = with_app(lambda a: write_output(out_file, lambda out: a.conversations.export_jsonl(
-        out, since, until, model, project)), load_embedder=False)
+        out, since, until, model, project, cast(ReplaySelection, replays))), load_embedder=False)
     err.print(f"Exported {count} exchange(s).")
 
 

@@ -12,15 +12,23 @@ import asyncpg
 from mcp_server.db.engine import Connection
 from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, Params
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
-from mcp_server.schemas import Conversation
+from mcp_server.schemas import CallOutcome, Conversation, ReplaySelection
 
+# The gateway's columns (migration 0021): NULL for exchanges logged otherwise.
+CALL_COLUMNS = "t.endpoint, t.stream, t.outcome, t.ttft_ms, t.usage, t.replay_of"
 FULL_COLUMNS = ("t.id, t.created_at, t.request_id, t.provider, t.model, t.messages, t.response, t.status_code, "
-                f"t.latency_ms, t.memory_ids, t.pattern_ids, t.redactions, {KEY_OF_ROW}")
+                f"t.latency_ms, t.memory_ids, t.pattern_ids, t.redactions, {KEY_OF_ROW}, t.request, {CALL_COLUMNS}")
+# Which exchanges a selection of replays keeps (SQL over the fixed keys of ReplaySelection only).
+REPLAYS_PREDICATE: dict[str, str] = {
+    "include": "TRUE", "only": "t.replay_of IS NOT NULL", "exclude": "t.replay_of IS NULL",
+}
 
 
 def _conversation(record: asyncpg.Record) -> Conversation:
-    """A row holding FULL_COLUMNS, built without validation: the columns' types are the model's."""
-    return Conversation.model_construct(**record)
+    """A row holding FULL_COLUMNS, built without validation: the columns' types are the model's.
+    The list fields no column fills are given: for a `default_factory`, model_construct inspects
+    the factory's signature on every call (pydantic 2.14), ~0.1 ms each, per row stored or read."""
+    return Conversation.model_construct(**record, shortened=[], omitted_messages=[])
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,12 @@ class ExchangeListing:
     messages: list[Any]
     response: Any
     project: str | None
+    endpoint: str | None
+    stream: bool | None
+    outcome: CallOutcome | None
+    ttft_ms: int | None
+    usage: dict[str, Any] | None
+    replay_of: int | None
 
 
 async def insert_once(conn: Connection, row: dict[str, Any]) -> tuple[Conversation, bool]:
@@ -78,20 +92,21 @@ async def get(conn: Connection, user_id: str, *, row_id: int | None = None,
 
 async def search(conn: Connection, user_id: str, *, query: str | None, provider: str | None,
                  model: str | None, since: datetime | None, until: datetime | None, limit: int,
-                 before_id: int | None = None, scope: Scope = ALL_ROWS) -> list[ExchangeListing]:
+                 before_id: int | None = None, scope: Scope = ALL_ROWS,
+                 replays: ReplaySelection = "include") -> list[ExchangeListing]:
     """Newest first; `query` is full text over the messages' and response's string values."""
     params = Params(user_id, query, provider, model, since, until, limit, before_id)
     in_scope = scope.predicate(params.add) or "TRUE"
     records = await conn.fetch(
         f"""
         SELECT t.id, t.created_at, t.request_id, t.provider, t.model, t.status_code, t.latency_ms, t.messages,
-               t.response, {KEY_OF_ROW}
+               t.response, {KEY_OF_ROW}, {CALL_COLUMNS}
         FROM raw_conversations t
         WHERE t.user_id = $1
           AND ($2::text IS NULL OR t.content_tsv @@ websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $2))
           AND ($3::text IS NULL OR t.provider = $3) AND ($4::text IS NULL OR t.model = $4)
           AND ($5::timestamptz IS NULL OR t.created_at >= $5) AND ($6::timestamptz IS NULL OR t.created_at < $6)
-          AND ($8::bigint IS NULL OR t.id < $8) AND {in_scope}
+          AND ($8::bigint IS NULL OR t.id < $8) AND {in_scope} AND {REPLAYS_PREDICATE[replays]}
         ORDER BY t.created_at DESC, t.id DESC LIMIT $7
         """,
         *params.values,
@@ -100,7 +115,8 @@ async def search(conn: Connection, user_id: str, *, query: str | None, provider:
 
 
 async def stream(conn: Connection, user_id: str, since: datetime | None, until: datetime | None,
-                 model: str | None, scope: Scope = ALL_ROWS) -> AsyncIterator[Conversation]:
+                 model: str | None, scope: Scope = ALL_ROWS,
+                 replays: ReplaySelection = "include") -> AsyncIterator[Conversation]:
     """The user's exchanges, oldest first, through a server-side cursor (in its own transaction)."""
     params = Params(user_id, since, until, model)
     in_scope = scope.predicate(params.add) or "TRUE"
@@ -108,7 +124,8 @@ async def stream(conn: Connection, user_id: str, since: datetime | None, until: 
         cursor = conn.cursor(
             f"SELECT {FULL_COLUMNS} FROM raw_conversations t WHERE t.user_id = $1 "
             "AND ($2::timestamptz IS NULL OR t.created_at >= $2) AND ($3::timestamptz IS NULL OR t.created_at < $3) "
-            f"AND ($4::text IS NULL OR t.model = $4) AND {in_scope} ORDER BY t.created_at, t.id",
+            f"AND ($4::text IS NULL OR t.model = $4) AND {in_scope} AND {REPLAYS_PREDICATE[replays]} "
+            "ORDER BY t.created_at, t.id",
             *params.values, prefetch=500,
         )
         async for record in cursor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pgvector.sqlalchemy import HALFVEC, Vector
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Computed,
     DateTime,
@@ -98,6 +99,15 @@ raw_conversations = Table(
     Column("redactions", Integer, nullable=False, server_default=text("0")),
     # 0018
     Column("project_id", BigInteger, nullable=True),
+    # 0021: calls captured by the gateway, and replays
+    Column("endpoint", Text, nullable=True),
+    Column("request", JSONB, nullable=True),
+    Column("stream", Boolean, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("usage", JSONB, nullable=True),
+    Column("replay_of", BigInteger, nullable=True),
+    Index("ix_raw_conversations_replay_of", "replay_of", postgresql_where=text("replay_of IS NOT NULL")),
     Index("ix_raw_conversations_content_tsv", "content_tsv", postgresql_using="gin"),
     Index("ix_raw_conversations_user_request", "user_id", "request_id"),
     Index("ix_raw_conversations_user_created", "user_id", text("created_at DESC")),

@@ -6,6 +6,12 @@ blocks). `response`: a string or a JSON object. Secrets are redacted (mcp_server
 everything stored, the request_id included (a digest of the original keeps two ids that differ only
 in a secret apart), NUL characters removed, and the size is bounded by MAX_EXCHANGE_BYTES. A model
 reads an exchange through `read`, fitted to MAX_RESPONSE_CHARS (services/response_fit.py).
+
+Calls captured by the gateway (`log_captured`) are a faithful record rather than a client's
+submission: whatever the client sent is stored (the upstream judged it), never refused. Their
+body is split into `messages` (what the full-text index reads) and `request` (the rest), and a
+call over MAX_EXCHANGE_BYTES is stored with its longest texts shortened, each ending with a
+marker (captured_rows.SHORTENED_MARK) that says how much was cut and why.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, get_args
+
+import anyio
 
 from mcp_server.db import conversations as repo
 from mcp_server.db.database import Database
@@ -23,6 +31,7 @@ from mcp_server.db.projects import ALL_ROWS
 from mcp_server.errors import InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
+from mcp_server.repository import check_project_name
 from mcp_server.schemas import (
     MAX_CONVERSATION_PAGE,
     MAX_CONVERSATION_QUERY_CHARS,
@@ -30,22 +39,33 @@ from mcp_server.schemas import (
     MAX_MESSAGES,
     MAX_SOURCE_CHARS,
     STATUS_CODES,
+    CapturedCall,
     Conversation,
     ConversationPage,
     ConversationScope,
     ConversationSummary,
     LoggedExchange,
+    ReplaySelection,
     ShortenedText,
 )
 from mcp_server.services import validation as check
+from mcp_server.services.captured_rows import bounded_label, fit_to_bytes, split_request, valid_text
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
-from mcp_server.services.response_fit import MAX_LISTED_CUTS, Path, fit_exchange, parse_pointer, pointer
+from mcp_server.services.response_fit import (
+    MAX_LISTED_CUTS,
+    TEXT_FIELDS,
+    Path,
+    fit_exchange,
+    parse_pointer,
+    pointer,
+)
 from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 200
+MAX_INT4 = 2**31 - 1  # an integer column's largest value: a larger one would fail every attempt to store the row
 
 
 def _text_of(content: Any) -> str:
@@ -147,7 +167,8 @@ class ConversationService:
     async def _log(self, messages: Any, response: Any, provider: str | None, model: str | None,
                    request_id: str | None, status_code: int | None, latency_ms: int | None,
                    memory_ids: list[int], pattern_ids: list[int], project_id: int | None) -> LoggedExchange:
-        messages = validate_messages(messages)
+        messages = validate_messages(valid_text(messages))  # (a lone surrogate: U+FFFD, as the gateway stores it)
+        response = valid_text(response)
         if response is not None and not isinstance(response, str | dict):
             raise InvalidInputError("`response` must be a string or a JSON object.")
         if status_code is not None:
@@ -179,6 +200,64 @@ class ConversationService:
         return LoggedExchange(id=stored.id, request_id=stored.request_id or row["request_id"],
                               redactions=stored.redactions, created=created)
 
+    async def log_captured(self, call: CapturedCall) -> LoggedExchange:
+        """Store one call captured by the gateway, as ALETHEIA_USER_ID's, in the project of its key
+        (created when new), redacted and within MAX_EXCHANGE_BYTES (see the module docstring); once
+        per request_id: storing the same call again changes nothing (`created` false). Raises only
+        when the database does not take the row (DatabaseUnavailableError, DatabaseRefusedError)."""
+        user_id = self.user_id
+        project_id = await self.projects.id_to_write(self._captured_project(call.project))
+        # Redaction and fitting are CPU work on bodies of up to megabytes: off the event loop, which
+        # the gateway's proxied calls share.
+        row = await anyio.to_thread.run_sync(self._captured_row, call, user_id, project_id)
+        async with self.database.connection() as conn:
+            stored, created = await repo.insert_once(conn, row)
+        return LoggedExchange(id=stored.id, request_id=stored.request_id or row["request_id"],
+                              redactions=stored.redactions, created=created)
+
+    def _captured_project(self, key: str | None) -> str | None:
+        """The key a captured call is stored under: its own (the Aletheia-Project header or the
+        gateway's default), or the application's project when that key is not a valid name."""
+        if key is None:
+            return None
+        try:
+            return check_project_name(key, "Aletheia-Project header")
+        except InvalidInputError as exc:
+            fallback = self.projects.default.key if self.projects.default is not None else None
+            logger.warning("a gateway call's project is not valid (%s): stored in %s", exc,
+                           fallback or "no project (global)")
+            return fallback
+
+    def _captured_row(self, call: CapturedCall, user_id: str, project_id: int | None) -> dict[str, Any]:
+        messages, request = split_request(call.endpoint, call.request)
+        # Repaired first: the redactor (RE2) reads UTF-8 too. Redacted before shortening: a cut
+        # through a secret would leave a start that no longer looks like one.
+        redacted, count = self.redactor.redact_json(valid_text({
+            "messages": messages, "request": request, "response": call.response, "usage": call.usage,
+            "labels": [call.model, call.endpoint],
+        }))
+        model, endpoint = (bounded_label(label) for label in redacted["labels"])
+        texts = {key: redacted[key] for key in ("messages", "request", "response")}
+        texts, shortened = fit_to_bytes(texts, self.settings.max_exchange_bytes)
+        rid, rid_count = self._stored_request_id(valid_text(call.request_id).strip() or None)
+        if rid is None:  # (the gateway always sends one) the same call must get the same id again
+            whole = json.dumps(call.model_dump(mode="json"), sort_keys=True)
+            rid = "gateway-" + hashlib.sha256(whole.encode()).hexdigest()[:32]
+        request_id = bounded_label(rid)
+        if shortened:
+            logger.warning("gateway call %s is over MAX_EXCHANGE_BYTES=%d: its %d longest text(s) were shortened",
+                           request_id, self.settings.max_exchange_bytes, shortened)
+        created_at = call.created_at if call.created_at.tzinfo else call.created_at.replace(tzinfo=UTC)
+        return {
+            "user_id": user_id, "request_id": request_id, "provider": call.provider, "model": model,
+            "endpoint": endpoint, "messages": texts["messages"], "request": texts["request"],
+            "response": texts["response"], "status_code": min(max(call.status_code, 0), MAX_INT4),
+            "latency_ms": _milliseconds(call.latency_ms), "ttft_ms": _milliseconds(call.ttft_ms),
+            "usage": redacted["usage"], "outcome": call.outcome, "stream": call.stream,
+            "replay_of": call.replay_of, "redactions": count + rid_count, "project_id": project_id,
+            "created_at": created_at,
+        }
+
     def _stored_request_id(self, request_id: str | None) -> tuple[str | None, int]:
         """`request_id` as stored: redacted, and when that changed it, followed by a digest of the
         original, so that two exchanges whose ids differ only in a secret stay two exchanges (and
@@ -195,9 +274,11 @@ class ConversationService:
 
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
                      since: Any = None, until: Any = None, limit: int = 20, scope: ConversationScope = "project",
-                     project: str | None = None) -> ConversationPage:
-        """The user's exchanges, newest first: the current project's, or every project's (`scope="all"`)."""
+                     project: str | None = None, replays: ReplaySelection = "include") -> ConversationPage:
+        """The user's exchanges, newest first: the current project's, or every project's (`scope="all"`);
+        replays (`conversations replay`) too, only them, or only the originals (`replays`)."""
         count = check.int_range(limit, "limit", 1, MAX_CONVERSATION_PAGE)
+        _check_replays(replays)
         text = (check.content(query, MAX_CONVERSATION_QUERY_CHARS, field="query", setting=None)
                 if query is not None else None)
         in_scope = await self.projects.only_scope(scope, project)
@@ -205,11 +286,13 @@ class ConversationService:
             rows = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
                 model=check.optional_label(model, "model"), since=_parse_time(since, "since"),
-                until=_parse_time(until, "until"), limit=count, scope=in_scope)
+                until=_parse_time(until, "until"), limit=count, scope=in_scope, replays=replays)
         return ConversationPage(items=[
             ConversationSummary(id=r.id, request_id=r.request_id, created_at=r.created_at, provider=r.provider,
                                 model=r.model, status_code=r.status_code, latency_ms=r.latency_ms,
-                                preview=preview(r.messages, r.response), project=r.project)
+                                preview=preview(r.messages, r.response), project=r.project, endpoint=r.endpoint,
+                                stream=r.stream, outcome=r.outcome, ttft_ms=r.ttft_ms, usage=r.usage,
+                                replay_of=r.replay_of)
             for r in rows
         ])
 
@@ -241,7 +324,7 @@ class ConversationService:
         asked = None
         field = field.strip() or None if isinstance(field, str) else field  # "" is no field, as for labels
         if field is not None:
-            asked = parse_pointer(field, {"messages": data["messages"], "response": data["response"]})
+            asked = parse_pointer(field, {key: data[key] for key in TEXT_FIELDS})
             if asked is None:
                 raise InvalidInputError(f"`field` {field!r} is not a text of exchange {conversation.id}: pass a "
                                         "JSON Pointer such as /messages/0/content or /response (those listed "
@@ -271,21 +354,25 @@ class ConversationService:
         return result
 
     async def export_jsonl(self, out: IO[str], since: Any = None, until: Any = None, model: str | None = None,
-                           project: str | None = None) -> int:
-        """Write exchanges (every project's, or only `project`'s) to `out` as JSONL a person can replay
-        (messages, response, model, provider, request_id, created_at, status_code, latency_ms,
-        project), oldest first; returns how many."""
+                           project: str | None = None, replays: ReplaySelection = "include") -> int:
+        """Write exchanges (every project's, or only `project`'s; replays too, only them, or only the
+        originals) to `out` as JSONL a person can replay (messages, response, model, provider,
+        request_id, created_at, status_code, latency_ms, project, and for gateway calls endpoint,
+        request, stream, outcome, ttft_ms, usage, replay_of), oldest first; returns how many."""
+        _check_replays(replays)
         in_scope = ALL_ROWS if project is None else await self.projects.only_scope("project", project)
         written = 0
         async with self.database.connection() as conn:
             exchanges = repo.stream(conn, self.user_id, _parse_time(since, "since"), _parse_time(until, "until"),
-                                    model, in_scope)
+                                    model, in_scope, replays)
             async for row in exchanges:
                 out.write(json.dumps({
                     "request_id": row.request_id, "created_at": row.created_at.isoformat(),
                     "provider": row.provider, "model": row.model, "messages": row.messages,
                     "response": row.response, "status_code": row.status_code, "latency_ms": row.latency_ms,
-                    "project": row.project,
+                    "project": row.project, "endpoint": row.endpoint, "request": row.request,
+                    "stream": row.stream, "outcome": row.outcome, "ttft_ms": row.ttft_ms, "usage": row.usage,
+                    "replay_of": row.replay_of,
                 }, ensure_ascii=False) + "\n")
                 written += 1
         return written
@@ -305,6 +392,17 @@ class ConversationService:
             purged = await self.purge(days)
             if purged:
                 logger.info("purged %d logged exchange(s) older than %d days", purged, days)
+
+
+def _check_replays(replays: Any) -> None:
+    if replays not in get_args(ReplaySelection):
+        raise InvalidInputError('`replays` must be "include" (originals and replays), "only" (replays) or '
+                                '"exclude" (originals only).')
+
+
+def _milliseconds(value: int | None) -> int | None:
+    """A duration as the integer column holds it (a clock stepping back gives no negative)."""
+    return None if value is None else min(max(value, 0), MAX_LATENCY_MS)
 
 
 def _get_text(data: dict[str, Any], path: Path) -> str:

@@ -177,12 +177,15 @@ def _cut(value: Any, cuts: dict[Path, int], marker: Callable[[int], str]) -> tup
 # ---- get_conversation: the exchange fitted, saying what was shortened and how to read the rest
 
 MAX_LISTED_CUTS = 50
+# The parts of an exchange whose texts may be shortened (`request`: a gateway call's system prompt,
+# tools and parameters, often larger than its messages).
+TEXT_FIELDS = ("messages", "request", "response")
 _CUT_ENTRY_CHARS = 110  # JSON of one `shortened` entry, generously
 _NOTE_CHARS = 600
 
 
 def pointer(path: Path) -> str:
-    """RFC 6901 JSON Pointer of `path` in {"messages": ..., "response": ...}."""
+    """RFC 6901 JSON Pointer of `path` in {"messages": ..., "request": ..., "response": ...}."""
     return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in path)
 
 
@@ -207,14 +210,14 @@ def parse_pointer(pointer: str, exchange: dict[str, Any]) -> Path | None:
 
 def fit_exchange(data: dict[str, Any], limit: int, asked: Path | None = None,
                  offset: int = 0) -> tuple[dict[str, Any], list[Cut], list[int]]:
-    """An exchange's JSON (`messages`, `response` and its other fields) fitted to `limit` characters.
+    """An exchange's JSON (`messages`, `request`, `response` and its other fields) fitted to `limit` characters.
 
     The longest texts are shortened first; the text at `asked` is shown from `offset` and shortened
     last. When even that is not enough, messages from the middle are left out (the first, the one
     asked for and the most recent ones stay). Returns the fitted data, the cuts (paths and offsets in
     the stored exchange), and the indices of the messages left out.
     """
-    texts = {"messages": data["messages"], "response": data["response"]}
+    texts = {key: data[key] for key in TEXT_FIELDS}
     full_asked: str | None = None
     if asked is not None:
         full_asked = _get(texts, asked)

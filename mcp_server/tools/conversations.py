@@ -14,6 +14,7 @@ from mcp_server.schemas import (
     ConversationPageSize,
     LatencyMs,
     LoggedExchange,
+    ReplaySelection,
     RowId,
     StatusCode,
 )
@@ -22,6 +23,10 @@ from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+ReplaysArgument = Annotated[ReplaySelection, Field(
+    description='Replays are exchanges `aletheia-mcp conversations replay` re-sent (replay_of = the original\'s '
+                'id): "include" (default) lists them with the originals, "only" lists only replays, "exclude" '
+                'only originals.')]
 
 
 def register(mcp: MCPServer) -> None:
@@ -60,11 +65,12 @@ def register(mcp: MCPServer) -> None:
         limit: ConversationPageSize = 20,
         scope: ConversationScopeArgument = "project",
         project: ProjectArgument = None,
+        replays: ReplaysArgument = "include",
     ) -> ConversationPage:
         """Find logged exchanges of this project, newest first; each item is a short preview (use
         get_conversation for all)."""
         return await run_tool(ctx, lambda: app_of(ctx).conversations.search(query, provider, model, since, until,
-                                                                             limit, scope, project))
+                                                                             limit, scope, project, replays))
 
     @mcp.tool(title="Get conversation", annotations=READ)
     async def get_conversation(

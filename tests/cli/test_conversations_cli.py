@@ -66,6 +66,15 @@ async def test_log_show_export_and_purge(database_url: str, cli_cwd: Path, tmp_p
     assert set(lines[1]) >= {"messages", "response", "model", "provider", "request_id", "created_at"}
     only_claude = run_cli(["conversations", "export", "--model", "claude-x"], cli_cwd, database_url)
     assert [json.loads(x)["request_id"] for x in only_claude.stdout.splitlines()] == ["hook-1"]
+    await sql(database_url, "INSERT INTO raw_conversations (user_id, request_id, messages, replay_of) "
+                            "SELECT 'cli', 'replayed', messages, id FROM raw_conversations WHERE request_id = 'hook-1'")
+    replays = run_cli(["conversations", "export", "--replays", "only"], cli_cwd, database_url)
+    assert [json.loads(x)["request_id"] for x in replays.stdout.splitlines()] == ["replayed"]
+    originals = run_cli(["conversations", "export", "--replays", "exclude"], cli_cwd, database_url)
+    assert [json.loads(x)["request_id"] for x in originals.stdout.splitlines()] == ["old-1", "hook-1"]
+    wrong = run_cli(["conversations", "export", "--replays", "some"], cli_cwd, database_url)
+    assert wrong.returncode == 1 and '`replays` must be "include"' in wrong.stderr
+    await sql(database_url, "DELETE FROM raw_conversations WHERE request_id = 'replayed'")
 
     purged = run_cli(["conversations", "purge", "--older-than", "30"], cli_cwd, database_url)
     assert "Deleted 1 exchange(s)" in purged.stdout

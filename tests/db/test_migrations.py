@@ -339,3 +339,29 @@ async def test_brace_globs_stored_before_get_the_keys_of_their_alternatives(
         assert await conn.fetchval("SELECT count(*) FROM eng_pattern_versions WHERE version > 1") == 0
     finally:
         await conn.close()
+
+
+async def test_exchanges_of_the_previous_release_get_empty_gateway_columns_and_survive_a_downgrade(
+    database_url: str, settings: Settings
+) -> None:
+    await migrate.upgrade(target(database_url), settings, "0020")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("INSERT INTO raw_conversations (user_id, request_id, messages, response) "
+                           "VALUES ('u', 'old', '[{\"role\": \"user\", \"content\": \"hi\"}]', '\"hello\"')")
+        await migrate.upgrade(target(database_url), settings)
+        old = await conn.fetchrow("SELECT endpoint, request, stream, outcome, ttft_ms, usage, replay_of, messages "
+                                  "FROM raw_conversations")
+        assert old is not None and [old[k] for k in list(old.keys())[:-1]] == [None] * 7
+        assert old["messages"] == '[{"role": "user", "content": "hi"}]'
+        index = await conn.fetchval("SELECT indexdef FROM pg_indexes "
+                                    "WHERE indexname = 'ix_raw_conversations_replay_of'")
+        assert index.endswith("(replay_of) WHERE (replay_of IS NOT NULL)")
+        await conn.execute("INSERT INTO raw_conversations (user_id, request_id, messages, endpoint, replay_of) "
+                           "SELECT 'u', 'again', messages, '/v1/messages', id FROM raw_conversations")
+        await migrate.downgrade(target(database_url), settings, "0020")
+        assert await conn.fetchval("SELECT count(*) FROM raw_conversations") == 2  # a replay stays, unlinked
+        assert await conn.fetchval("SELECT to_regclass('ix_raw_conversations_replay_of')") is None
+        await migrate.upgrade(target(database_url), settings)
+    finally:
+        await conn.close()

@@ -268,3 +268,23 @@ async def test_get_conversation_fits_max_response_chars_and_says_how_to_read_the
                                                     "response": "hello"})
         whole = await call(client, "get_conversation", {"id": small["id"]})
         assert (whole["shortened"], whole["omitted_messages"], whole["note"]) == ([], [], None)
+
+
+async def test_search_selects_replays_originals_or_both(client: Client, database_url: str) -> None:
+    original = await call(client, "log_exchange", {"messages": [{"role": "user", "content": "retry policy?"}],
+                                                   "response": "backoff", "request_id": "orig"})
+    await sql(database_url, "INSERT INTO raw_conversations (user_id, request_id, messages, response, endpoint, "
+                            "stream, outcome, replay_of) SELECT user_id, 'again', messages, '\"jittered backoff\"', "
+                            "'/v1/chat/completions', false, 'completed', id FROM raw_conversations")
+
+    async def listed(**arguments: str) -> list[str]:
+        page = await call(client, "search_conversations", arguments)
+        return [item["request_id"] for item in page["items"]]
+
+    assert sorted(await listed()) == ["again", "orig"]
+    only = (await call(client, "search_conversations", {"replays": "only"}))["items"]
+    assert [item["request_id"] for item in only] == ["again"] and only[0]["replay_of"] == original["id"]
+    assert (only[0]["endpoint"], only[0]["stream"], only[0]["outcome"]) == ("/v1/chat/completions", False,
+                                                                           "completed")
+    assert await listed(replays="exclude") == ["orig"]
+    assert "replays" in await call_error(client, "search_conversations", {"replays": "some"})
