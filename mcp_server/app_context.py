@@ -28,6 +28,7 @@ from mcp_server.services.patterns import PatternService
 from mcp_server.services.projects import Project, ProjectService, default_project
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
+from mcp_server.services.replay import ReplayService
 from mcp_server.services.rule_files import RuleFileService
 from mcp_server.services.status import StatusService
 from mcp_server.settings import Settings
@@ -45,6 +46,7 @@ class AppContext:
     vectors: ReembedService
     status: StatusService
     projects: ProjectService
+    replay: ReplayService  # conversations replay: re-send logged requests, compare the answers
 
     @classmethod
     def build(cls, settings: Settings, database: Database, embedder: EmbedderRuntime,
@@ -56,15 +58,17 @@ class AppContext:
         projects = ProjectService(database, project)
         vectors = ReembedService(database, embedder, settings)
         patterns = PatternService(database, embedder, settings, provenance, projects, redactor)
+        conversations = ConversationService(database, settings, provenance, projects, redactor)
         return cls(
             settings=settings, database=database, embedder=embedder,
             memories=MemoryService(database, embedder, settings, provenance, vectors, projects, redactor),
             patterns=patterns,
             rule_files=RuleFileService(patterns, settings, projects),
-            conversations=ConversationService(database, settings, provenance, projects, redactor),
+            conversations=conversations,
             vectors=vectors,
             status=StatusService(database, embedder, settings, projects),
             projects=projects,
+            replay=ReplayService(conversations, database, settings),
         )
 
 

@@ -71,3 +71,31 @@ def conversations_purge(
     """Delete the configured user's exchanges older than N days."""
     deleted = with_app(lambda a: a.conversations.purge(older_than, project), load_embedder=False)
     out.print(f"Deleted {deleted} exchange(s) older than {older_than} day(s).")
+
+
+@app.command("replay")
+def conversations_replay(
+    upstream: str = typer.Option(..., help="Where to send them: the API's base URL, e.g. https://api.openai.com "
+                                           "or http://127.0.0.1:8000 (a trailing /v1 is accepted)."),
+    model: str = typer.Option(..., help="The model to replay with (replaces each request's model)."),
+    since: str | None = typer.Option(None, help="Only exchanges logged at or after this ISO-8601 time."),
+    until: str | None = typer.Option(None, help="Only exchanges logged before this ISO-8601 time."),
+    from_model: str | None = typer.Option(None, "--from-model", help="Only exchanges with this model."),
+    provider: str | None = typer.Option(None, help="Only this provider's exchanges (openai, anthropic)."),
+    ids: list[int] | None = typer.Option(None, "--id", help="This exchange (repeat for several); selects "
+                                                             "replays too."),
+    limit: int | None = typer.Option(None, min=1, help="At most this many exchanges (the oldest first)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be sent; send nothing."),
+) -> None:
+    """Send logged requests again, to another upstream or model, and compare the answers.
+
+    Each answer is stored as a new exchange linked to its original (replay_of). Credentials are
+    yours: OPENAI_API_KEY (Authorization: Bearer) and ANTHROPIC_API_KEY (x-api-key), never stored
+    ones. Prints, per exchange, whether the text is the same and the latency and tokens before and
+    after, then a summary."""
+    from mcp_server.cli.replay_output import run_replay
+    from mcp_server.services.replay import ReplayCriteria
+
+    criteria = ReplayCriteria(since=since, until=until, from_model=from_model, provider=provider,
+                              ids=tuple(ids or ()), limit=limit)
+    with_app(lambda a: run_replay(a, criteria, upstream, model, dry_run), load_embedder=False)
