@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Claude Code, a real client the gateway's tests drive (tests/gateway/test_gateway_claude_code.py),
+# installed into this checkout only (gitignored), once per version: nothing is fetched at test time.
+NODE_DIR       := .cache/node
+CLAUDE_VERSION := 2.1.328
+CLAUDE_STAMP   := $(NODE_DIR)/.claude-code-$(CLAUDE_VERSION)
 # The application never reads a working directory's `.env` by itself (a cloned repository could
 # redirect keys); these targets name this repository's own `.env`, when there is one, explicitly.
 ENV_FILE ?= $(wildcard .env)
 WITH_ENV := $(if $(ENV_FILE),ALETHEIA_ENV_FILE=$(ENV_FILE))
 
-.PHONY: setup test lint demo doctor bench conformance migrate-up migrate-down migrate-rev
+.PHONY: setup test-clients test lint demo doctor bench conformance migrate-up migrate-down migrate-rev
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +21,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+$(CLAUDE_STAMP):
+	@command -v npm >/dev/null || { echo "make test-clients: npm not found. The gateway's tests run Claude Code," \
+		"which needs Node.js (>= 20) and npm: install them, then run make test again." >&2; exit 1; }
+	mkdir -p $(NODE_DIR)
+	npm install --prefix $(NODE_DIR) --save-exact --no-audit --no-fund --loglevel=error \
+		@anthropic-ai/claude-code@$(CLAUDE_VERSION)
+	$(NODE_DIR)/node_modules/.bin/claude --version
+	touch $@
+
 setup: $(STAMP)
+
+# The test prerequisites beyond the Python ones (`make demo` and the rest do not need Claude Code).
+test-clients: $(CLAUDE_STAMP)
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: setup lint
+test: setup test-clients lint
 	$(BIN)/pytest -q
 
 demo: setup

@@ -18,6 +18,7 @@ import anyio
 
 from bench.corpus import make_corpus
 from bench.floor import bench_floor, floor_contender
+from bench.gateway import bench_gateway, print_gateway_table
 from bench.head_to_head import head_to_head
 from bench.ours import bench_ours, ours_contender
 from bench.patterns import bench_find_patterns, bench_patterns_import
@@ -66,6 +67,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print("[bench] patterns ...", file=sys.stderr, flush=True)
         patterns = await bench_find_patterns(workdir, calls, count=500 if args.smoke else 10_000)
         patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
+        print("[bench] logging gateway ...", file=sys.stderr, flush=True)
+        gateway = await bench_gateway(workdir, calls, rounds=2 if args.smoke else 10)
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
@@ -76,6 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "head_to_head": rounds,
         "patterns": patterns,
+        "gateway": gateway,
     }
 
 
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     path = args.out / f"results-{stamp}.json"
     path.write_text(json.dumps(results, indent=2))
     print_table(results)
+    print_gateway_table(results["gateway"])
     chart = write_chart(results, args.out / f"latency-{stamp}.png")
     print(f"\nresults: {path}" + (f"\nchart:   {chart}" if chart else ""))
 

@@ -170,7 +170,11 @@ def server_config(settings: Settings, app: Starlette, host: str, port: int) -> u
 
 def run_http(settings: Settings, host: str, port: int) -> None:
     app = build_app(settings, host, port)
-    server = uvicorn.Server(server_config(settings, app, host, port))
+    serve_until_stopped(settings, uvicorn.Server(server_config(settings, app, host, port)))
+
+
+def serve_until_stopped(settings: Settings, server: uvicorn.Server) -> None:
+    """Run `server` until SIGINT or SIGTERM, then release the embedded database (also used by the gateway)."""
     if threading.current_thread() is threading.main_thread():
         # uvicorn shuts down gracefully on SIGTERM as on SIGINT, then raises the signal again with the
         # handler it found. Python's default for SIGTERM ends the process there and then: no `finally`,

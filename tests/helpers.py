@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -95,6 +96,20 @@ async def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
 
 
 # --- MCP tool calls -----------------------------------------------------------------------------
+
+
+async def conversation_rows(url: str) -> list[dict[str, Any]]:
+    """Every stored exchange, oldest first, with its project's key and its JSON columns decoded."""
+    found = await sql(url, "SELECT c.*, p.key AS project_key FROM raw_conversations c "
+                           "LEFT JOIN projects p ON p.id = c.project_id ORDER BY c.id")
+    decoded = []
+    for record in found:
+        row = dict(record)
+        for name in ("messages", "response", "request", "usage"):
+            if isinstance(row.get(name), str):
+                row[name] = json.loads(row[name])
+        decoded.append(row)
+    return decoded
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:

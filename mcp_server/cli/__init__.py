@@ -16,6 +16,7 @@ from mcp_server.cli import (
     db,
     demo,
     doctor,
+    gateway,
     memories,
     patterns,
     projects,
@@ -50,6 +51,7 @@ def _root(
 app.command()(doctor.doctor)
 app.command()(serve.serve)
 app.command()(demo.demo)
+app.command()(gateway.gateway)
 app.command()(reembed.reembed)
 app.add_typer(db.app, name="db")
 app.add_typer(memories.app, name="memories")

@@ -36,6 +36,18 @@ def test_bench_smoke_writes_a_complete_result_file(tmp_path: Path) -> None:
     assert patterns["find_patterns"]["calls"] == 60 and patterns["patterns"] == 500
     assert patterns["import"]["embedding_included"]["files_per_s"] > 0
     assert patterns["import"]["embedding_excluded"]["files_per_s"] > 0
+    gateway = results["gateway"]
+    assert set(gateway["figures"]) == {
+        f"{mode}@{clients}" for mode in ("non_streaming", "streaming_first_chunk") for clients in ("1", "32",
+                                                                                               "32_upstream_200ms")}
+    for key, figure in gateway["figures"].items():
+        assert figure["direct"]["calls"] == figure["gateway"]["calls"] >= 32, key  # side by side, as many each
+        assert figure["gateway"]["calls_per_s"] > 0 and figure["gateway_cpu_ms_per_call"] > 0, key
+        assert figure["added_p50_ms"] == round(figure["gateway"]["p50_ms"] - figure["direct"]["p50_ms"], 3), key
+    # Logging was on: every call relayed (warm-ups too) is one stored row, and SIGTERM drained cleanly.
+    assert gateway["rows_stored"] == gateway["calls_through_gateway"] > 0
+    assert gateway["gateway_exit_status"] == 0
+    assert "logging gateway vs calling the upstream directly" in result.stdout
 
 
 def test_versus_compares_two_checkouts_call_by_call() -> None:
