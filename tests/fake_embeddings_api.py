@@ -15,12 +15,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 
 from mcp_server.embeddings.hashing import HashingEmbedder
+from tests.helpers import LoopbackHTTPServer
 
 
 @dataclass
@@ -45,7 +46,7 @@ def reference_vector(text: str, dimension: int) -> np.ndarray:
     return HashingEmbedder(dimension).embed_sync([text])[0]
 
 
-class FakeEmbeddingsAPI:
+class FakeEmbeddingsAPI(LoopbackHTTPServer):
     def __init__(self, dimension: int = 16, shuffle: bool = False) -> None:
         self.dimension = dimension
         self.shuffle = shuffle
@@ -53,13 +54,11 @@ class FakeEmbeddingsAPI:
         self.replies: deque[Reply] = deque()
         self.vector_hook: Callable[[list[float], int], list[float]] | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+        super().__init__(self._handler_class())
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.url}/v1"
 
     def reply(self, *replies: Reply) -> None:
         """Queue replies for the next requests; once they are used up, requests succeed."""
@@ -111,20 +110,8 @@ class FakeEmbeddingsAPI:
 
         return Handler
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
 
 @contextmanager
 def running_api(dimension: int = 16, shuffle: bool = False) -> Iterator[FakeEmbeddingsAPI]:
-    api = FakeEmbeddingsAPI(dimension, shuffle)
-    api.start()
-    try:
+    with FakeEmbeddingsAPI(dimension, shuffle) as api:
         yield api
-    finally:
-        api.stop()

@@ -13,11 +13,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import asyncpg
@@ -128,6 +130,29 @@ async def call_error(client: Client, tool: str, arguments: dict[str, Any]) -> st
 
 
 # --- the HTTP transport in a subprocess ---------------------------------------------------------
+
+class LoopbackHTTPServer:
+    """A fake of a remote service the tests cannot reach (a model or embeddings API): a stdlib HTTP
+    server on a free loopback port, answering from a thread while the `with` block runs."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

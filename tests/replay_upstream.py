@@ -14,8 +14,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers import LoopbackHTTPServer
 
 
 @dataclass
@@ -41,19 +43,13 @@ def _last_user_text(messages: Any) -> str:
     return ""
 
 
-class FakeUpstream:
+class FakeUpstream(LoopbackHTTPServer):
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.answers: dict[str, str] = {}  # last user message -> answer text (default "pong")
         self.failures: deque[Failure] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._handler_class())
 
     def answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         messages = body.get("input") if path == "/v1/responses" else body.get("messages")
@@ -103,20 +99,8 @@ class FakeUpstream:
 
         return Handler
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
 
 @contextmanager
 def running_upstream() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream()
-    upstream.start()
-    try:
+    with FakeUpstream() as upstream:
         yield upstream
-    finally:
-        upstream.stop()

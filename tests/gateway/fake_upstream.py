@@ -17,8 +17,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers import LoopbackHTTPServer
 
 ANSWER = "Hello from the fake upstream"
 
@@ -143,20 +145,13 @@ def sse(events: list[tuple[str | None, Any]]) -> list[bytes]:
     return out
 
 
-class FakeUpstream:
+class FakeUpstream(LoopbackHTTPServer):
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.sent: list[bytes] = []  # the body bytes of each answer, as sent
         self.client_went_away = threading.Event()  # a trickled stream's reader closed the connection
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(self._handler_class())
 
     def reply(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -257,14 +252,6 @@ class FakeUpstream:
                 return True
 
         return Handler
-
-    def __enter__(self) -> FakeUpstream:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @contextmanager
