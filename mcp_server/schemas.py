@@ -43,6 +43,8 @@ MAX_RECALL_LIMIT = 100  # recall(limit)
 MAX_MEMORY_PAGE = 200  # list_memories(limit)
 MAX_FIND_LIMIT = 100  # find_patterns(limit)
 MAX_CONTEXT_PATTERNS = 200  # generate_context_file(max_patterns)
+MAX_FILE_CHARS = 100_000  # a generated context file's budget (generate_context_file(max_chars), --max-chars)
+MIN_FILE_CHARS = 1_000  # room for a shared file's frame and its left-out line, and a short rule
 MAX_CONVERSATION_PAGE = 200  # search_conversations(limit)
 MAX_PATTERN_LISTING = 10_000  # `patterns list --limit`
 MAX_SOURCE_CHARS = 200  # a memory's source, an exchange's provider / model / request_id
@@ -66,6 +68,7 @@ RecallLimit = Annotated[int, Field(ge=1, le=MAX_RECALL_LIMIT)]
 MemoryPageSize = Annotated[int, Field(ge=1, le=MAX_MEMORY_PAGE)]
 FindLimit = Annotated[int, Field(ge=1, le=MAX_FIND_LIMIT)]
 ContextPatternCount = Annotated[int, Field(ge=1, le=MAX_CONTEXT_PATTERNS)]
+ContextFileChars = Annotated[int, Field(ge=MIN_FILE_CHARS, le=MAX_FILE_CHARS)]
 ConversationPageSize = Annotated[int, Field(ge=1, le=MAX_CONVERSATION_PAGE)]
 CosineThreshold = Annotated[float, Field(ge=-1, le=1)]
 StatusCode = Annotated[int, Field(ge=STATUS_CODES[0], le=STATUS_CODES[1])]

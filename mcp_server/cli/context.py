@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from mcp_server.cli.common import err, out, project_option, with_app
-from mcp_server.schemas import CONTEXT_FORMATS, MAX_CONTEXT_PATTERNS
+from mcp_server.schemas import CONTEXT_FORMATS, MAX_CONTEXT_PATTERNS, MAX_FILE_CHARS
 
 if TYPE_CHECKING:
     from mcp_server.services.rule_files import GeneratedContext
@@ -30,8 +30,9 @@ def context_generate(
     query: str | None = typer.Option(None, "--query", help="Only patterns relevant to this topic."),
     tag: list[str] = typer.Option([], "--tag", help="Only patterns with this tag (repeatable)."),
     max_chars: int | None = typer.Option(
-        None, "--max-chars", help="Characters a generated file may hold (default: the format's own; at most "
-                                  "100,000). The most relevant patterns go in; the rest are listed as left out."),
+        None, "--max-chars", help=f"Characters a generated file may hold (default: the format's own; at most "
+                                  f"{MAX_FILE_CHARS:,}). The most relevant patterns go in; the rest are listed as "
+                                  "left out."),
     max_patterns: int | None = typer.Option(
         None, "--max-patterns", min=1, max=MAX_CONTEXT_PATTERNS,
         help="At most this many patterns, the most relevant (default: as many as --max-chars holds)."),

@@ -42,7 +42,6 @@ from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8788
 TOKEN_HEADER = "aletheia-token"
 PROJECT_HEADER = "aletheia-project"
 SHUTDOWN_GRACE_S = 60  # calls in flight at SIGTERM may stream for a while
@@ -60,13 +59,17 @@ def route_of(request: Request) -> Route | None:
     if path in ANTHROPIC_ROUTES:
         return Route("anthropic", path, ANTHROPIC_ROUTES[path])
     if path == "/v1/models" or path.startswith("/v1/models/"):
-        provider: Provider = "anthropic" if "anthropic-version" in request.headers else "openai"
-        return Route(provider, path, False)
+        return Route(_provider_of(request), path, False)
     return None
 
 
+def _provider_of(request: Request) -> Provider:
+    """For the paths both APIs have: Anthropic's clients send `anthropic-version`, OpenAI's do not."""
+    return "anthropic" if "anthropic-version" in request.headers else "openai"
+
+
 def not_served(request: Request) -> Response:
-    provider: Provider = "anthropic" if "anthropic-version" in request.headers else "openai"
+    provider = _provider_of(request)
     paths = ", ".join([*OPENAI_ROUTES, *ANTHROPIC_ROUTES, "/v1/models"])
     return JSONResponse(error_body(provider, f"aletheia gateway: {request.url.path} is not passed through; the "
                                              f"gateway serves {paths}."), status_code=404)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import httpx2
@@ -28,12 +28,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from mcp_server.gateway.assemble import READABLE_CODINGS, Decoder, StreamTap
-from mcp_server.schemas import CapturedCall
+from mcp_server.schemas import CallOutcome, CapturedCall, GatewayProvider
 
 logger = logging.getLogger(__name__)
 
-Provider = Literal["openai", "anthropic"]
-Outcome = Literal["completed", "upstream_error", "upstream_dropped", "client_disconnected", "unreachable"]
+Provider = GatewayProvider  # (the contract's: schemas.py)
 
 # RFC 9110 7.6.1: meaningful for one connection only, never forwarded (plus those `Connection` names).
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -160,7 +159,7 @@ class Capture:
             return {"note": "the answer's Content-Encoding could not be read: not kept"}
         return parse_json(b"".join(self._plain))
 
-    def finish(self, outcome: Outcome, response: Any = None) -> None:
+    def finish(self, outcome: CallOutcome, response: Any = None) -> None:
         """Hand the call to the spool (once; only the exchanges). Never raises: logging must not
         break a call."""
         if self._done or not self.route.logged:
@@ -201,7 +200,7 @@ class RelayResponse(StreamingResponse):
         self.raw_headers = client_response_headers(upstream, request_id)
         self.upstream = upstream
         self.capture = capture
-        self.outcome: Outcome | None = None
+        self.outcome: CallOutcome | None = None
 
     async def _relay(self) -> AsyncIterator[bytes]:
         try:

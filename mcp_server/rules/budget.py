@@ -21,10 +21,7 @@ from types import MappingProxyType
 
 from mcp_server.errors import InvalidInputError
 from mcp_server.rules import render
-from mcp_server.schemas import ContextFile, Pattern
-
-MAX_FILE_CHARS = 100_000
-MIN_FILE_CHARS = 1_000  # room for a shared file's frame and its left-out line, and a short rule
+from mcp_server.schemas import MAX_FILE_CHARS, MIN_FILE_CHARS, ContextFile, Pattern
 
 # The default budget of one file, per format, from what each tool reads:
 DEFAULT_MAX_CHARS: Mapping[str, int] = MappingProxyType({

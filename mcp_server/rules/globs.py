@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import re2  # type: ignore[import-untyped]  # (google-re2 ships no type information)
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
@@ -306,6 +306,11 @@ class ContextMatch:
     applies: bool
     matched: list[str]  # the globs that matched (empty for an unscoped pattern)
     specificity: float  # of the most specific matching glob; 0 for unscoped
+
+
+def ignores_case(metadata: Mapping[str, Any]) -> bool:
+    """Whether a pattern's globs match ignoring case: its `metadata.globs_ignore_case` (Copilot's)."""
+    return bool(metadata.get("globs_ignore_case"))
 
 
 def match_contexts(globs: Sequence[str], path: str, ignore_case: bool = False) -> ContextMatch:

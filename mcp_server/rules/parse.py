@@ -55,11 +55,11 @@ from markdown_it import MarkdownIt
 
 from mcp_server.errors import RuleFileError
 from mcp_server.rules.dialects import from_copilot, from_cursor
-from mcp_server.rules.render import strip_marked
+from mcp_server.rules.render import MARKED_NAMES, strip_marked
 from mcp_server.schemas import MAX_TITLE_CHARS
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
-SECTIONED_NAMES = {"agents.md", "claude.md", "gemini.md", "copilot-instructions.md"}
+SECTIONED_NAMES = frozenset(name.lower() for name in MARKED_NAMES)  # the shared files we generate, too
 _INLINE = MarkdownIt("commonmark").enable("strikethrough")
 _SEEN_TOKENS = {"text", "code_inline", "image"}  # what a reader sees of a line (an image: its alt text)
 _LINE_TITLE_CHARS = 100  # a title made from a file's first line of text

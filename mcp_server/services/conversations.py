@@ -123,7 +123,7 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _parse_time(value: Any, field: str) -> datetime | None:
+def parse_time(value: Any, field: str) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     try:
@@ -285,8 +285,8 @@ class ConversationService:
         async with self.database.connection() as conn:
             rows = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
-                model=check.optional_label(model, "model"), since=_parse_time(since, "since"),
-                until=_parse_time(until, "until"), limit=count, scope=in_scope, replays=replays)
+                model=check.optional_label(model, "model"), since=parse_time(since, "since"),
+                until=parse_time(until, "until"), limit=count, scope=in_scope, replays=replays)
         return ConversationPage(items=[
             ConversationSummary(id=r.id, request_id=r.request_id, created_at=r.created_at, provider=r.provider,
                                 model=r.model, status_code=r.status_code, latency_ms=r.latency_ms,
@@ -363,7 +363,7 @@ class ConversationService:
         in_scope = ALL_ROWS if project is None else await self.projects.only_scope("project", project)
         written = 0
         async with self.database.connection() as conn:
-            exchanges = repo.stream(conn, self.user_id, _parse_time(since, "since"), _parse_time(until, "until"),
+            exchanges = repo.stream(conn, self.user_id, parse_time(since, "since"), parse_time(until, "until"),
                                     model, in_scope, replays)
             async for row in exchanges:
                 out.write(json.dumps({

@@ -32,7 +32,7 @@ from mcp_server.schemas import (
     FoundPattern,
     LeftOutPattern,
 )
-from mcp_server.services.response_fit import shorten_texts
+from mcp_server.services.response_fit import json_size, shorten_texts
 
 EXCERPT_CHARS = 200  # what a summarised pattern shows of its content
 _KEY_CHARS = 16  # hex digits of each hash kept in a cursor: enough to tell calls apart, short on the wire
@@ -43,7 +43,7 @@ _LONGEST_CURSOR_CHARS = len(base64.urlsafe_b64encode(
 
 def json_chars(value: Any) -> int:
     """Characters of `value` (JSON data, models, lists of them) as compact JSON."""
-    return len(json.dumps(to_jsonable_python(value), ensure_ascii=False, separators=(",", ":")))
+    return json_size(to_jsonable_python(value))
 
 
 def digest(value: Any) -> str:

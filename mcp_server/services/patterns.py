@@ -34,6 +34,7 @@ from mcp_server.redact import Redactor
 from mcp_server.rules.globs import (
     ContextMatch,
     context_keys,
+    ignores_case,
     match_contexts,
     normalize_globs,
     normalize_path,
@@ -129,7 +130,7 @@ class PatternInput:
         Agent Requested or Manual rule, a Copilot file without `applyTo`), which a query still finds."""
         if attach_mode(self.target_contexts, self.meta) in ON_REQUEST:
             return []
-        return context_keys(self.target_contexts, ignore_case=bool(self.meta.get("globs_ignore_case")))
+        return context_keys(self.target_contexts, ignore_case=ignores_case(self.meta))
 
     def embedding_text(self) -> str:
         return pattern_embedding_text(self.title, self.content, self.meta)

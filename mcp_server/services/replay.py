@@ -31,8 +31,8 @@ from mcp_server.db.database import Database
 from mcp_server.errors import InvalidInputError
 from mcp_server.schemas import CapturedCall, Conversation, GatewayProvider
 from mcp_server.services import validation as check
-from mcp_server.services.captured_rows import SHORTENED_MARK
-from mcp_server.services.conversations import ConversationService, _parse_time
+from mcp_server.services.captured_rows import CONVERSATION_KEY, SHORTENED_MARK
+from mcp_server.services.conversations import ConversationService, parse_time
 from mcp_server.settings import Settings
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
@@ -144,7 +144,7 @@ class ReplayService:
                                     "--provider or --limit (replay sends each one again, at a cost).")
         limit = check.int_range(criteria.limit, "limit", 1, 1_000_000) if criteria.limit is not None else None
         model = _model_name(model)
-        since, until = _parse_time(criteria.since, "since"), _parse_time(criteria.until, "until")
+        since, until = parse_time(criteria.since, "since"), parse_time(criteria.until, "until")
         from_model = check.optional_label(criteria.from_model, "from_model")
         provider = check.optional_label(criteria.provider, "provider")
 
@@ -283,7 +283,7 @@ def request_for(row: Conversation, model: str) -> tuple[str, dict[str, Any]]:
                                  f"({', '.join(REPLAYABLE_ENDPOINTS)})")
     body = {k: v for k, v in (stored or {}).items() if k not in STREAM_ONLY_OPTIONS}
     if isinstance(messages, list) and messages:  # else the body kept what the client sent in their place
-        body["input" if endpoint == RESPONSES else "messages"] = messages
+        body[CONVERSATION_KEY.get(endpoint, "messages")] = messages
     body.update({"model": model, "stream": False})
     return endpoint, body
 

@@ -33,7 +33,14 @@ from math import ceil
 from pathlib import Path
 from typing import IO
 
-from mcp_server.rules.globs import CATCH_ALL_KEY, MAX_PATH_CHARS, context_keys, glob_matches, path_keys
+from mcp_server.rules.globs import (
+    CATCH_ALL_KEY,
+    MAX_PATH_CHARS,
+    context_keys,
+    glob_matches,
+    ignores_case,
+    path_keys,
+)
 from mcp_server.rules.render import attach_mode
 from mcp_server.schemas import Pattern
 
@@ -149,7 +156,7 @@ def count_applying(patterns: Iterable[Pattern], paths: Sequence[str],
     # matches, and its checks count in the bound like any other glob's.
     keys_of = {(g, ignore_case): set(context_keys([g.removeprefix("!")], ignore_case))
                for p in patterns if attach_mode(p.target_contexts, p.metadata) == "auto"
-               for ignore_case in [_ignores_case(p)] for g in p.target_contexts}
+               for ignore_case in [ignores_case(p.metadata)] for g in p.target_contexts}
     probe_step = max(1, ceil(len(paths) / PROBE_FILES))
     probe = _candidates(paths, range(0, len(paths), probe_step), keys_of)
     every = max(1, ceil(sum(map(len, probe.values())) * probe_step / max_checks))
@@ -164,7 +171,7 @@ def count_applying(patterns: Iterable[Pattern], paths: Sequence[str],
         if mode != "auto":
             counts[pattern.id] = len(paths) if mode == "always" else 0
             continue
-        ignore_case = _ignores_case(pattern)
+        ignore_case = ignores_case(pattern.metadata)
         included: set[int] = set()
         for glob in pattern.target_contexts:  # in order: an exclusion narrows the globs before it
             if glob.startswith("!"):
@@ -173,11 +180,6 @@ def count_applying(patterns: Iterable[Pattern], paths: Sequence[str],
                 included |= matching[glob, ignore_case]
         counts[pattern.id] = len(included) * every
     return FileCounts(counts, len(paths), every)
-
-
-def _ignores_case(pattern: Pattern) -> bool:
-    """Whether the pattern's globs match ignoring case (they came from Copilot: rules/globs.py)."""
-    return bool(pattern.metadata.get("globs_ignore_case"))
 
 
 _GlobKey = tuple[str, bool]  # (glob, ignoring case)

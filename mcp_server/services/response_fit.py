@@ -28,7 +28,8 @@ MIN_KEPT_CHARS = 50  # a shortened text keeps at least this much of its start
 Path = tuple[str | int, ...]
 
 
-def _size(value: Any) -> int:
+def json_size(value: Any) -> int:
+    """Characters of JSON data (dicts, lists, scalars) as compact JSON: what a result's size is measured in."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
@@ -44,16 +45,16 @@ class Cut:
 
 def fit(result: M, limit: int) -> M:
     data = result.model_dump(mode="json")
-    if _size(data) <= limit:
+    if json_size(data) <= limit:
         return result
     for name in LIST_FIELDS:
         entries = data.get(name)
         if not isinstance(entries, list) or not entries:
             continue
-        room = limit - _size({**data, name: []})
+        room = limit - json_size({**data, name: []})
         kept: list[Any] = []
         for entry in entries:
-            cost = _size(entry) + 1
+            cost = json_size(entry) + 1
             if cost > room:
                 break
             kept.append(entry)
@@ -62,8 +63,8 @@ def fit(result: M, limit: int) -> M:
             data["next_cursor"] = str(kept[-1]["id"]) if kept else data.get("next_cursor")
         data[name] = kept
         if not kept:
-            data[name] = [_shorten(entries[0], max(200, limit - _size({**data, name: []}) - 10))]
-    if _size(data) > limit:
+            data[name] = [_shorten(entries[0], max(200, limit - json_size({**data, name: []}) - 10))]
+    if json_size(data) > limit:
         data = _shorten(data, limit)
     return type(result).model_validate(data)
 
@@ -91,7 +92,7 @@ def shorten_texts(value: Any, limit: int, marker: Callable[[int], str], *, extra
     When nothing fits, the result is as short as this can make it: the caller decides what else to drop.
     """
     texts = [(path, text) for path, text in _strings(value) if len(text) > MIN_KEPT_CHARS and path != last]
-    if _size(value) + extra(0) <= limit:
+    if json_size(value) + extra(0) <= limit:
         return value, []
 
     def attempt(cap: int, last_cap: int | None) -> _Attempt:
@@ -99,7 +100,7 @@ def shorten_texts(value: Any, limit: int, marker: Callable[[int], str], *, extra
         if last is not None and last_cap is not None:
             cuts[last] = last_cap
         shortened, made = _cut(value, cuts, marker)
-        return shortened, made, _size(shortened) + extra(len(made)) <= limit
+        return shortened, made, json_size(shortened) + extra(len(made)) <= limit
 
     low, high = MIN_KEPT_CHARS, max((len(text) for _, text in texts), default=MIN_KEPT_CHARS)
     best = attempt(low, None)
@@ -223,7 +224,7 @@ def fit_exchange(data: dict[str, Any], limit: int, asked: Path | None = None,
         full_asked = _get(texts, asked)
         texts = _replace(texts, asked, full_asked[offset:] if full_asked is not None else "")
     rest = {key: value for key, value in data.items() if key not in texts}
-    room = limit - _size(rest) - len('"messages":,"response":,') - 2
+    room = limit - json_size(rest) - len('"messages":,"response":,') - 2
 
     def marker(cut: int) -> str:
         return f"…[truncated: {cut:,} more characters, see `shortened`]"
@@ -271,14 +272,14 @@ def _messages_to_keep(texts: dict[str, Any], room: int, asked: Path | None) -> l
         return []
     everything = list(range(len(messages)))
     minimal, _ = _cut(texts, {path: MIN_KEPT_CHARS for path, _ in _strings(texts)}, lambda cut: "…[+999,999]")
-    if len(messages) < 3 or _size(minimal) <= room:
+    if len(messages) < 3 or json_size(minimal) <= room:
         return everything
-    costs = [_size(message) + 1 for message in minimal["messages"]]
+    costs = [json_size(message) + 1 for message in minimal["messages"]]
     must = {0} | ({int(asked[1])} if asked is not None and asked[0] == "messages" else set())
     if asked is not None:  # a text was asked for: give it the room, show only the first message besides
         return sorted(must)
     # Half the room for messages at their shortest, so that the texts shown can be more than a start.
-    budget = room // 2 - _size({**minimal, "messages": []}) - sum(costs[index] for index in must)
+    budget = room // 2 - json_size({**minimal, "messages": []}) - sum(costs[index] for index in must)
     kept = set(must)
     for index in reversed(everything):
         if index in kept:

@@ -12,8 +12,10 @@ from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import Field
 
 from mcp_server.errors import AletheiaError, NotFoundError
-from mcp_server.rules import budget
 from mcp_server.schemas import (
+    MAX_FILE_CHARS,
+    MIN_FILE_CHARS,
+    ContextFileChars,
     ContextFiles,
     ContextFormat,
     ContextPatternCount,
@@ -130,10 +132,9 @@ def register(mcp: MCPServer) -> None:
         max_patterns: Annotated[ContextPatternCount | None, Field(
             description="At most this many patterns, the most relevant (default: as many as the budget "
                         "holds).")] = None,
-        max_chars: Annotated[int | None, Field(
-            ge=budget.MIN_FILE_CHARS, le=budget.MAX_FILE_CHARS,
-            description=f"Characters one generated file may hold, {budget.MIN_FILE_CHARS:,} to "
-                        f"{budget.MAX_FILE_CHARS:,} (default: the format's own budget).")] = None,
+        max_chars: Annotated[ContextFileChars | None, Field(
+            description=f"Characters one generated file may hold, {MIN_FILE_CHARS:,} to {MAX_FILE_CHARS:,} "
+                        "(default: the format's own budget).")] = None,
         project: ProjectArgument = None,
         cursor: Cursor = None,
     ) -> ContextFiles:
