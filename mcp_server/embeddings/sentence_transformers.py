@@ -19,7 +19,7 @@ from mcp_server.errors import EmbeddingUnavailableError
 if TYPE_CHECKING:
     from mcp_server.settings import Settings
 
-INSTALL_HINT = "pip install 'aletheia-mcp[sentence-transformers]'"
+INSTALL_HINT = "pip install 'aletheia-memory-mcp[sentence-transformers]'"
 
 
 class SentenceTransformersEmbedder(LocalModelEmbedder):

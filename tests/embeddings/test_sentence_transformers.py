@@ -31,7 +31,7 @@ async def test_missing_package_says_how_to_install_it() -> None:
         await load_embedder(settings)
     assert time.monotonic() - started < 5
     message = str(caught.value)
-    assert "pip install 'aletheia-mcp[sentence-transformers]'" in message
+    assert "pip install 'aletheia-memory-mcp[sentence-transformers]'" in message
     assert "EMBEDDING_PROVIDER" in message
     with pytest.raises(EmbeddingUnavailableError, match="not loaded"):
         await embedder.embed_documents(["x"])
