@@ -23,6 +23,7 @@ from mcp_server.embeddings import Embedder
 from mcp_server.redact import redactor_from_settings
 from mcp_server.services.conversations import ConversationService
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.hooks import HookService
 from mcp_server.services.memory import MemoryService
 from mcp_server.services.patterns import PatternService
 from mcp_server.services.projects import Project, ProjectService, default_project
@@ -47,6 +48,7 @@ class AppContext:
     status: StatusService
     projects: ProjectService
     replay: ReplayService  # conversations replay: re-send logged requests, compare the answers
+    hooks: HookService  # `aletheia-mcp hook EVENT`: what coding agents' hooks get, and their turns logged
 
     @classmethod
     def build(cls, settings: Settings, database: Database, embedder: EmbedderRuntime,
@@ -59,9 +61,10 @@ class AppContext:
         vectors = ReembedService(database, embedder, settings)
         patterns = PatternService(database, embedder, settings, provenance, projects, redactor)
         conversations = ConversationService(database, settings, provenance, projects, redactor)
+        memories = MemoryService(database, embedder, settings, provenance, vectors, projects, redactor)
         return cls(
             settings=settings, database=database, embedder=embedder,
-            memories=MemoryService(database, embedder, settings, provenance, vectors, projects, redactor),
+            memories=memories,
             patterns=patterns,
             rule_files=RuleFileService(patterns, settings, projects),
             conversations=conversations,
@@ -69,6 +72,7 @@ class AppContext:
             status=StatusService(database, embedder, settings, projects),
             projects=projects,
             replay=ReplayService(conversations, database, settings),
+            hooks=HookService(database, settings, projects, memories, patterns, conversations),
         )
 
 

@@ -289,6 +289,31 @@ class Settings(BaseSettings):
         "is away) wait in a file in ALETHEIA_DATA_DIR/gateway-spool until it takes them.",
     )
 
+    # --- hooks (`aletheia-mcp hook EVENT`) ------------------------------------------------
+    hook_context_chars: int = Field(
+        default=6_000, ge=500, le=10_000, validation_alias=_env("HOOK_CONTEXT_CHARS"),
+        description="Most characters one hook adds to the model's context. At most 10,000: Claude Code replaces "
+        "longer hook context by a file and a 2 KB preview.",
+    )
+    hook_prompt_memories: int = Field(
+        default=3, ge=0, le=10, validation_alias=_env("HOOK_PROMPT_MEMORIES"),
+        description="Most memories added for one prompt (only those above the relevance floor; 0 turns it off).",
+    )
+    hook_min_score: float | None = Field(
+        default=None, ge=0.0, le=1.0, validation_alias=_env("HOOK_MIN_SCORE"),
+        description="Relevance floor (cosine similarity) for memories added to a prompt. Unset: calibrated per "
+        "embedding provider and model.",
+    )
+    hook_server_idle_s: float = Field(
+        default=900.0, gt=0, le=86_400, validation_alias=_env("HOOK_SERVER_IDLE_S"),
+        description="The hooks' background process (it keeps the database pool and the embedder warm) exits "
+        "after this many idle seconds; the next hook starts it again.",
+    )
+    hook_start_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, validation_alias=_env("HOOK_START_TIMEOUT_S"),
+        description="Longest a hook waits for that background process to start; past it the hook adds nothing.",
+    )
+
     # --- logging --------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL")

@@ -19,7 +19,7 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
-from mcp_server.db.hybrid_query import HybridQuery, Params, hybrid_search, vector_candidates
+from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search, vector_candidates
 from mcp_server.db.planner_stats import PLAIN_SCAN, set_hnsw_scan
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
@@ -121,6 +121,15 @@ async def get(conn: Connection, user_id: str, memory_id: int, model: str) -> Mem
     return _memory(record, model) if record is not None else None
 
 
+async def get_many(conn: Connection, user_id: str, ids: Sequence[int], model: str) -> list[Memory]:
+    """The user's memories among `ids` (those that exist), in no particular order."""
+    records = await conn.fetch(
+        f"SELECT {MEMORY_COLUMNS} FROM memory_shards t WHERE t.user_id = $1 AND t.id = ANY($2::bigint[])",
+        user_id, list(ids),
+    )
+    return [_memory(r, model) for r in records]
+
+
 async def update(
     conn: Connection,
     user_id: str,
@@ -188,8 +197,10 @@ async def search(
     metadata: dict[str, Any] | None = None,
     min_score: float | None = None,
     scope: Scope = ALL_ROWS,
+    exclude: Sequence[int] = (),
 ) -> tuple[list[RecalledMemory], SearchMode]:
-    """The user's memories in `scope` best matching `text` (and `vector`, made by `model`), best first."""
+    """The user's memories in `scope` best matching `text` (and `vector`, made by `model`), best
+    first, leaving out the ids in `exclude`."""
     stats = database.statistics(TABLE)
     async with database.connection() as conn:
         scan = ITERATIVE_SCAN
@@ -202,7 +213,7 @@ async def search(
         async def once() -> tuple[list[RecalledMemory], SearchMode]:
             return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
                                      source=source, metadata=metadata, min_score=min_score, rare_terms=rare,
-                                     scope=scope)
+                                     scope=scope, exclude=exclude)
 
         hits, mode = await once()
         if scan == PLAIN_SCAN and len(hits) < limit and min_score is None:
@@ -226,6 +237,7 @@ async def search_once(
     min_score: float | None,
     rare_terms: str | None = None,
     scope: Scope = ALL_ROWS,
+    exclude: Sequence[int] = (),
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """One hybrid statement, with the connection's scan mode as it is and the given index terms."""
     query = HybridQuery(table=TABLE, columns=f"t.id, t.content, t.source, t.metadata, t.created_at, {KEY_OF_ROW}",
@@ -239,8 +251,24 @@ async def search_once(
         query.filters.append(f"t.source = {query.params.add(source)}")
     if metadata:
         query.filters.append(f"t.metadata @> {query.params.add(metadata)}::jsonb")
+    if exclude:  # inside the candidate scans: the rows left out never take a place among the best
+        query.filters.append(f"t.id <> ALL({query.params.add(list(exclude))}::bigint[])")
     records, mode = await hybrid_search(conn, query)
     return [_recalled(r) for r in records], mode
+
+
+async def every_term_matches(conn: Connection, user_id: str, ids: Sequence[int], text: str) -> tuple[int, set[int]]:
+    """How many distinct lexemes `text` has, and which of the memories `ids` contain every one of them."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT cardinality(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', $3))) AS terms,
+               ARRAY(SELECT t.id FROM memory_shards t WHERE t.user_id = $1 AND t.id = ANY($2::bigint[])
+                     AND t.content_tsv @@ plainto_tsquery('{TEXT_SEARCH_CONFIG}', $3)) AS ids
+        """,
+        user_id, list(ids), text,
+    )
+    assert row is not None
+    return int(row["terms"]), {int(i) for i in row["ids"]}
 
 
 async def counts(conn: Connection, user_id: str, model: str) -> tuple[int, int]:

@@ -165,6 +165,25 @@ eng_pattern_versions = Table(
 )
 
 
+# 0022: what the coding agents' hooks gave each session (services/hooks.py)
+hook_injections = Table(
+    "hook_injections",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("client", Text, nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("item_id", BigInteger, nullable=True),
+    Column("file_path", Text, nullable=True),
+    Column("prompt_id", Text, nullable=True),
+    Column("exchange_id", BigInteger, nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_hook_injections_session", "user_id", "client", "session_id", "id"),
+)
+
 # HNSW over half-precision copies of the vectors (migration 0014, vectors.indexed_vector). An
 # index on an expression over a table's column attaches itself to that table.
 for _table in (memory_shards, eng_patterns):

@@ -50,7 +50,7 @@ from mcp_server.schemas import (
 )
 from mcp_server.services import validation as check
 from mcp_server.services.captured_rows import bounded_label, fit_to_bytes, split_request, valid_text
-from mcp_server.services.projects import ProjectService
+from mcp_server.services.projects import Project, ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.response_fit import (
     MAX_LISTED_CUTS,
@@ -213,6 +213,26 @@ class ConversationService:
         async with self.database.connection() as conn:
             stored, created = await repo.insert_once(conn, row)
         return LoggedExchange(id=stored.id, request_id=stored.request_id or row["request_id"],
+                              redactions=stored.redactions, created=created)
+
+    async def store_prepared(self, messages: list[Any], response: dict[str, Any], *, redactions: int,
+                             provider: str | None, model: str | None, request_id: str, project: Project | None,
+                             memory_ids: list[int], pattern_ids: list[int],
+                             latency_ms: int | None = None) -> LoggedExchange:
+        """Store an exchange its caller already redacted (`redactions` secrets) and fitted to
+        MAX_EXCHANGE_BYTES (an agent's turn logged by a hook: services/hooks.py), in `project`
+        (None: global), once per request_id, with the ids injected into it as its provenance."""
+        rid, rid_count = self._stored_request_id(bounded_label(valid_text(request_id)))
+        row = {
+            "user_id": self.user_id, "request_id": rid, "provider": bounded_label(provider),
+            "model": bounded_label(self.redactor.redact_text(model)[0] if model else None),
+            "messages": valid_text(messages), "response": valid_text(response), "latency_ms": _milliseconds(latency_ms),
+            "memory_ids": memory_ids, "pattern_ids": pattern_ids, "redactions": redactions + rid_count,
+            "project_id": await self.projects.id_to_write(project),
+        }
+        async with self.database.connection() as conn:
+            stored, created = await repo.insert_once(conn, row)
+        return LoggedExchange(id=stored.id, request_id=stored.request_id or rid or request_id,
                               redactions=stored.redactions, created=created)
 
     def _captured_project(self, key: str | None) -> str | None:

@@ -9,7 +9,7 @@ project, and stage each batch with binary COPY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,8 +32,10 @@ from mcp_server.schemas import (
     Memory,
     MemoryPage,
     ReadScope,
+    RecalledMemory,
     RecallResult,
     RememberResult,
+    SearchMode,
     WriteScope,
 )
 from mcp_server.services import memory_jsonl
@@ -119,6 +121,36 @@ class MemoryService:
             result = fit(result, self.settings.max_response_chars)  # what the model will see
             self.provenance.record(session, memory_ids=[r.id for r in result.results])
         return result
+
+    async def relevant(self, query: str, limit: int, min_similarity: float, exclude: Collection[int] = (), *,
+                       keyword_terms: int) -> tuple[list[RecalledMemory], SearchMode]:
+        """At most `limit` memories of the current project and global ones (not `exclude`, left out
+        in the search itself) whose cosine similarity to `query` is at least `min_similarity`, most
+        similar first (a hook adds them to a prompt). By vector alone: in hybrid mode `min_score`
+        lets through rows found by keywords that have no vector yet, and their score is a keyword
+        rank, not a similarity. Without an embedder ("lexical"), only memories containing every term
+        of a query that has at least `keyword_terms` of them: a weaker signal, so only a strong
+        match counts."""
+        text = check.content(query, self.settings.max_content_chars, field="query")
+        in_scope = await self.projects.read_scope("project", None)
+        left_out = sorted(exclude)
+        vector = await self.embedder.try_embed_query(text)
+        if vector is not None:
+            return await repo.search(self.database, self.user_id, text="", vector=vector, model=self.embedder.model,
+                                     limit=limit, min_score=min_similarity, scope=in_scope, exclude=left_out)
+        hits, mode = await repo.search(self.database, self.user_id, text=text, vector=None, model=None,
+                                       limit=limit, scope=in_scope, exclude=left_out)
+        async with self.database.connection() as conn:
+            terms, complete = await repo.every_term_matches(conn, self.user_id, [h.id for h in hits], text)
+        return ([h for h in hits if h.id in complete] if terms >= keyword_terms else []), mode
+
+    async def get_many(self, memory_ids: Sequence[int]) -> list[Memory]:
+        """The memories among `memory_ids` that still exist, in the order of `memory_ids` (one query)."""
+        if not memory_ids:
+            return []
+        async with self.database.connection() as conn:
+            found = {m.id: m for m in await repo.get_many(conn, self.user_id, memory_ids, self.embedder.model)}
+        return [found[i] for i in memory_ids if i in found]
 
     async def get(self, memory_id: int) -> Memory:
         memory_id = check.row_id(memory_id)

@@ -32,6 +32,7 @@ from mcp_server.errors import InvalidInputError, NotFoundError, PermissionDenied
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
 from mcp_server.rules.globs import (
+    CATCH_ALL_KEY,
     ContextMatch,
     context_keys,
     ignores_case,
@@ -375,6 +376,23 @@ class PatternService:
                 matched_contexts=match.matched if match else [],
             ))
         return FindPatternsResult(results=results)
+
+    async def get_many(self, pattern_ids: Sequence[int]) -> list[Pattern]:
+        """The patterns among `pattern_ids` that still exist, in the order of `pattern_ids`."""
+        if not pattern_ids:
+            return []
+        async with self.database.connection() as conn:
+            found = {p.id: p for p in await repo.get_many(conn, pattern_ids)}
+        return [found[i] for i in pattern_ids if i in found]
+
+    async def for_every_path(self) -> list[Pattern]:
+        """The current project's and the global patterns filed for every path (no globs, or a
+        catch-all glob), the project's first: those that may apply to any file."""
+        in_scope = Scope(await self.projects.id_to_read(self.projects.current()), "project+global")
+        async with self.database.connection() as conn:
+            candidates = await repo.candidates_for_path(conn, [CATCH_ALL_KEY], None, None, MAX_FIND_LIMIT, in_scope)
+            rows = await repo.get_many(conn, [c[0] for c in candidates])
+        return sorted(rows, key=lambda p: (p.project is None, p.id))
 
     async def find_page(self, file_path: str | None = None, query: str | None = None, tags: Any = None,
                         strategy_type: str | None = None, limit: int = 10, project: str | None = None,

@@ -14,6 +14,9 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # An absolute path: /home/..., //server/share/... or C:/... (a Windows drive)
 _ABSOLUTE = re.compile(r"^(?:/|[A-Za-z]:/)")
+# The application's project replaced for one call (ProjectService.working_in): (project,) or None.
+_working_in: ContextVar[tuple[Project | None] | None] = ContextVar("aletheia_working_in", default=None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,21 @@ class ProjectService:
         # repository it serves) until it restarts and detects its key again.
         self._ids: dict[str, int] = {}
 
+    @contextmanager
+    def working_in(self, project: Project | None) -> Iterator[None]:
+        """Within the block, `project` (None: no project, global rows only) stands for the
+        application's project: a hook acts in the repository of its own working directory."""
+        token = _working_in.set((project,))
+        try:
+            yield
+        finally:
+            _working_in.reset(token)
+
+    @property
+    def _default(self) -> Project | None:
+        replaced = _working_in.get()
+        return replaced[0] if replaced is not None else self.default
+
     def current(self, project: str | None = None) -> Project | None:
         """The project of the call in progress (see the module docstring)."""
         if project is not None:
@@ -78,18 +98,20 @@ class ProjectService:
         header = requested_project()
         if header is not None:
             return self._named(check_project_name(header, "Aletheia-Project header"), "header")
-        return self.default
+        return self._default
 
     def explicit(self, project: str | None = None) -> Project | None:
         """The project a call names (argument, header or ALETHEIA_PROJECT); None when it is left to
         the repository of each file (patterns import, context generate)."""
         if project is not None or requested_project() is not None:
             return self.current(project)
-        return self.default if self.default is not None and self.default.detection == "setting" else None
+        default = self._default
+        return default if default is not None and default.detection == "setting" else None
 
     def _named(self, key: str, detection: ProjectDetection) -> Project:
         # The default's root still applies when the name is the default's own project.
-        root = self.default.root if self.default and self.default.key == key else None
+        default = self._default
+        root = default.root if default and default.key == key else None
         return Project(key, detection, root)
 
     async def id_to_write(self, project: Project | str | None, conn: Connection | None = None) -> int | None:
