@@ -1,5 +1,7 @@
 """`python -m bench [--sizes 10000,100000] [--calls 500] [--million] [--no-peers] [--smoke]`.
 
+(The hooks' figures, bench/hooks.py, take 200 invocations per event whatever --calls says.)
+
 Prints a table and writes bench/results/results-<timestamp>.json (+ latency.png).
 """
 
@@ -20,6 +22,7 @@ from bench.corpus import make_corpus
 from bench.floor import bench_floor, floor_contender
 from bench.gateway import bench_gateway, print_gateway_table
 from bench.head_to_head import head_to_head
+from bench.hooks import bench_hooks, print_hooks_table
 from bench.ours import bench_ours, ours_contender
 from bench.patterns import bench_find_patterns, bench_patterns_import
 from bench.report import print_table, write_chart
@@ -69,6 +72,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
         print("[bench] logging gateway ...", file=sys.stderr, flush=True)
         gateway = await bench_gateway(workdir, calls, rounds=2 if args.smoke else 10)
+        print("[bench] hooks ...", file=sys.stderr, flush=True)  # (200 per event: the issue's figure)
+        hooks = await anyio.to_thread.run_sync(
+            lambda: bench_hooks(workdir, 20 if args.smoke else 200, "hashing" if args.smoke else "auto"))
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
@@ -80,6 +86,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "head_to_head": rounds,
         "patterns": patterns,
         "gateway": gateway,
+        "hooks": hooks,
     }
 
 
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     path.write_text(json.dumps(results, indent=2))
     print_table(results)
     print_gateway_table(results["gateway"])
+    print_hooks_table(results["hooks"])
     chart = write_chart(results, args.out / f"latency-{stamp}.png")
     print(f"\nresults: {path}" + (f"\nchart:   {chart}" if chart else ""))
 

@@ -46,6 +46,7 @@ from anyio.abc import Process
 from bench.fake_llm_upstream import DELAY_HEADER
 from bench.harness import summarize
 from bench.ours import server_env, settings_for
+from bench.report import save_results
 from mcp_server.app_context import open_app
 
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -365,7 +366,6 @@ def print_gateway_table(gateway: dict[str, Any]) -> None:
 def main() -> None:
     """`python -m bench.gateway [--calls 500]`: this part of `make bench` alone."""
     import argparse
-    import json
     import tempfile
 
     parser = argparse.ArgumentParser(prog="python -m bench.gateway", description=__doc__,
@@ -380,9 +380,7 @@ def main() -> None:
             return await bench_gateway(Path(tmp), args.calls, args.rounds)
 
     results = anyio.run(measure)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
+    path = save_results(results, args.out, "gateway")
     print_gateway_table(results)
     print(f"\nresults: {path}")
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+
+def save_results(results: dict[str, Any], out: Path, name: str) -> Path:
+    """The results as JSON in `out`, named after the part and the time: `<name>-YYYYmmdd-HHMMSS.json`."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
 
 
 def _fmt(latency: dict[str, Any] | None) -> str:
