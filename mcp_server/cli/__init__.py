@@ -11,12 +11,14 @@ import typer
 
 from mcp_server import __version__
 from mcp_server.cli import (
+    connect,
     context,
     conversations,
     db,
     demo,
     doctor,
     gateway,
+    hook,
     memories,
     patterns,
     projects,
@@ -52,6 +54,10 @@ app.command()(doctor.doctor)
 app.command()(serve.serve)
 app.command()(demo.demo)
 app.command()(gateway.gateway)
+app.command()(connect.connect)
+app.command()(connect.disconnect)
+app.command()(hook.hook)
+app.command(name="hook-server", hidden=True)(hook.hook_server)
 app.command()(reembed.reembed)
 app.add_typer(db.app, name="db")
 app.add_typer(memories.app, name="memories")
