@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Claude Code, a real client the gateway's tests drive (tests/gateway/test_gateway_claude_code.py),
+# Claude Code, a real client the gateway's and the hooks' tests drive (tests/gateway/, tests/hooks/*claude_code*),
 # installed into this checkout only (gitignored), once per version: nothing is fetched at test time.
 NODE_DIR       := .cache/node
 CLAUDE_VERSION := 2.1.328
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(CLAUDE_STAMP):
-	@command -v npm >/dev/null || { echo "make test-clients: npm not found. The gateway's tests run Claude Code," \
+	@command -v npm >/dev/null || { echo "make test-clients: npm not found. The gateway's and the hooks' tests run Claude Code," \
 		"which needs Node.js (>= 20) and npm: install them, then run make test again." >&2; exit 1; }
 	mkdir -p $(NODE_DIR)
 	npm install --prefix $(NODE_DIR) --save-exact --no-audit --no-fund --loglevel=error \

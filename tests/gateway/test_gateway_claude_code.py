@@ -1,4 +1,4 @@
-"""Claude Code (the real CLI, `make test` installs it into .cache/node) through the gateway.
+"""Claude Code (the real CLI, run by tests/claude_code.py) through the gateway.
 
 `ANTHROPIC_BASE_URL` points Claude Code at the gateway (in-process, uvicorn on a free loopback
 port), the gateway at a fake Anthropic API of this test's own. Claude Code runs `-p` in a temporary
@@ -10,7 +10,6 @@ two calls of one session, each of which must be exactly one row.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,15 +24,11 @@ from mcp_server.gateway.app import build_gateway_app
 from mcp_server.http_transport import server_config
 from mcp_server.redact import Redactor
 from mcp_server.settings import Settings
-from tests.gateway.fake_upstream import FakeUpstream, Received, Reply, anthropic_events
-from tests.helpers import REPO_ROOT, conversation_rows, free_port, make_settings, sql
+from tests.claude_code import FakeClaudeModel, Step, claude_environment, installed_claude, run_claude
+from tests.helpers import conversation_rows, free_port, make_settings, sql
 
 pytestmark = pytest.mark.anyio
 
-CLAUDE_VERSION = "2.1.328"  # the Makefile's CLAUDE_VERSION
-NODE_DIR = REPO_ROOT / ".cache" / "node"
-CLAUDE = NODE_DIR / "node_modules" / ".bin" / "claude"
-INSTALLED = NODE_DIR / f".claude-code-{CLAUDE_VERSION}"  # the Makefile's stamp: this version installed
 # Claude Code's key for the upstream: a string no redaction rule knows, so its absence from the
 # database proves the gateway never copied it (not that redaction hid it).
 API_KEY = f"test-credential-{uuid.uuid4().hex}"
@@ -43,55 +38,14 @@ READING = "Let me read your notes."
 FINAL = "Your notes say the launch code word is pelican."
 
 
-def text_and_tool_events(text: str, tool: tuple[str, dict[str, Any]] | None) -> list[tuple[str | None, Any]]:
-    """The fake's Anthropic stream with `text`, then a call of `tool` (name, input), or none."""
-    events: list[tuple[str | None, Any]] = []
-    for name, data in anthropic_events(text):
-        if data.get("index") == 1:  # the fake's tool_use block: this tool's, or dropped
-            if tool is None:
-                continue
-            if name == "content_block_start":
-                data["content_block"] = {"type": "tool_use", "id": "toolu_read_1", "name": tool[0], "input": {}}
-            elif name == "content_block_delta":
-                whole = json.dumps(tool[1])
-                first = data["delta"]["partial_json"].startswith("{")  # split in two, as the fake does
-                data["delta"]["partial_json"] = whole[:10] if first else whole[10:]
-        if name == "message_delta" and tool is None:
-            data["delta"]["stop_reason"] = "end_turn"
-        events.append((name, data))
-    return events
-
-
-class FakeAnthropic(FakeUpstream):
-    """/v1/messages: a `Read` of `note` first; once the request carries the tool's result, the final text."""
-
-    def __init__(self, note: Path) -> None:
-        super().__init__()
-        self.note = note
-
-    def default(self, method: str, path: str, body: Any) -> Reply:
-        if path.split("?")[0] != "/v1/messages":
-            return super().default(method, path, body)
-        last = body["messages"][-1]["content"]
-        answered = isinstance(last, list) and any(block.get("type") == "tool_result" for block in last)
-        if answered:
-            return Reply(events=text_and_tool_events(FINAL, None))
-        return Reply(events=text_and_tool_events(READING, ("Read", {"file_path": str(self.note)})))
-
-    def messages_calls(self) -> list[Received]:
-        return [r for r in self.received if r.path.split("?")[0] == "/v1/messages"]
-
-    def count_tokens_calls(self) -> list[Received]:
-        return [r for r in self.received if r.path.split("?")[0] == "/v1/messages/count_tokens"]
+# The fake model's script: a `Read` of the notes, then (the request carrying its result) the answer.
+def script(note: Path) -> list[Step]:
+    return [Step(READING, "Read", {"file_path": str(note)}), Step(FINAL)]
 
 
 @pytest.fixture
 def claude() -> Path:
-    if not (INSTALLED.exists() and os.access(CLAUDE, os.X_OK)):
-        pytest.fail(f"Claude Code {CLAUDE_VERSION} is not installed in {NODE_DIR}: run `make test-clients` (it "
-                    "installs it there with npm; the gateway's tests drive the real client, never download it).",
-                    pytrace=False)
-    return CLAUDE
+    return installed_claude()
 
 
 @asynccontextmanager
@@ -112,24 +66,6 @@ async def running_gateway(settings: Settings) -> AsyncIterator[str]:
             server.should_exit = True
 
 
-async def run_claude(claude: Path, gateway: str, project: Path, home: Path, prompt: str) -> dict[str, Any]:
-    """`claude -p PROMPT --output-format json` in `project`, offline, against the gateway."""
-    environment = {  # built from nothing: the developer's own ANTHROPIC_* settings must not leak in
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
-        "ANTHROPIC_BASE_URL": gateway, "ANTHROPIC_API_KEY": API_KEY,
-        "ANTHROPIC_CUSTOM_HEADERS": f"Aletheia-Project: {PROJECT}",  # the project, as a user sets it
-        "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
-    }
-    with anyio.fail_after(180):  # a guard against a hang
-        done = await anyio.run_process([str(claude), "-p", prompt, "--output-format", "json"], cwd=project,
-                                       env=environment, check=False)
-    stdout, stderr = done.stdout.decode(), done.stderr.decode()
-    assert done.returncode == 0, f"claude exited {done.returncode}: {stderr or stdout}"
-    result: dict[str, Any] = json.loads(stdout)
-    assert result["is_error"] is False, result
-    return result
-
-
 def response_text(response: dict[str, Any]) -> str:
     return "".join(block["text"] for block in response["content"] if block["type"] == "text")
 
@@ -141,14 +77,17 @@ async def test_claude_code_through_the_gateway_one_row_per_call(claude: Path, da
     home.mkdir()
     note = project / "notes.txt"
     note.write_text(NOTE + "\n")
-    upstream = FakeAnthropic(note)
+    upstream = FakeClaudeModel(script(note))
     with upstream:
         settings = make_settings(database_url, tmp_path, gateway_anthropic_upstream=upstream.url,
                                  gateway_openai_upstream=upstream.url)
         async with running_gateway(settings) as gateway:
-            result = await run_claude(claude, gateway, project, home, "What do my notes say?")
+            # The project, as a user sets it: a header for the gateway.
+            environment = claude_environment(gateway, home, API_KEY,
+                                             ANTHROPIC_CUSTOM_HEADERS=f"Aletheia-Project: {PROJECT}")
+            result = await run_claude(claude, project, environment, "What do my notes say?")
             # `/context` makes Claude Code count its context's tokens: count_tokens, never logged.
-            await run_claude(claude, gateway, project, home, "/context")
+            await run_claude(claude, project, environment, "/context")
     calls, counted = upstream.messages_calls(), upstream.count_tokens_calls()
 
     # What Claude Code shows is what the fake upstream said.
