@@ -123,6 +123,11 @@ class Connected:
         log = self.data_dir / "logs" / "hooks.log"
         return log.read_text() if log.exists() else ""
 
+    def logs(self) -> str:
+        """The hooks' and the hook server's logs, for an assertion's message."""
+        parts = [f"--- {log.name}\n{log.read_text()[-4000:]}" for log in sorted((self.data_dir / "logs").glob("*.log"))]
+        return "\n".join(parts) or "(no logs)"
+
 
 @dataclass
 class Sessions:
@@ -323,7 +328,7 @@ async def session_rows(database_url: str, session_id: str) -> list[dict[str, Any
 async def test_the_turn_is_logged_once_redacted_with_what_the_hooks_gave(sessions: Sessions) -> None:
     task, url = sessions.task, sessions.database_url
     rows = await session_rows(url, task.session_id)
-    assert len(rows) == 1, [r["request_id"] for r in rows]
+    assert len(rows) == 1, ([r["request_id"] for r in rows], sessions.connected.logs())
     row = rows[0]
     transcript = transcript_path(sessions.connected.home, task.session_id)
     prompt_ids = {line["promptId"] for line in map(json.loads, transcript.read_text().splitlines())
@@ -368,7 +373,7 @@ async def test_the_turn_is_logged_once_redacted_with_what_the_hooks_gave(session
 
 async def test_hi_is_logged_too_without_memories_of_its_own(sessions: Sessions) -> None:
     rows = await session_rows(sessions.database_url, sessions.hi.session_id)
-    assert len(rows) == 1
+    assert len(rows) == 1, sessions.connected.logs()
     given_at_start, _ = labelled_ids([sessions.hi.contexts(0)["SessionStart"]])
     assert sorted(rows[0]["memory_ids"]) == given_at_start  # nothing more came with "hi"
 

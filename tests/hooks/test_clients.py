@@ -4,6 +4,7 @@ other clients, parsed into neutral events and rendered back in each client's for
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,20 @@ def test_claude_stop_without_a_readable_transcript_logs_nothing(repo: Path) -> N
         "stop", fixture("claude-code", "Stop.first.json", cwd=str(repo), transcript_path=str(repo / "gone.jsonl")),
         cwd="/")
     assert isinstance(event, TurnEnd) and event.turn is None
+
+
+def test_claude_stop_waits_for_a_transcript_written_late(repo: Path) -> None:
+    """Claude Code writes its transcript in batches: a short session's lines may land after Stop began."""
+    real = (FIXTURES / "claude-code" / "transcript.jsonl").read_text()
+    late = repo / "late.jsonl"
+    writer = threading.Timer(0.5, late.write_text, args=(real,))
+    writer.start()
+    try:
+        event = adapter_for("claude-code").parse(
+            "stop", fixture("claude-code", "Stop.first.json", cwd=str(repo), transcript_path=str(late)), cwd="/")
+    finally:
+        writer.join()
+    assert isinstance(event, TurnEnd) and event.turn is not None and event.turn.prompt
 
 
 def test_claude_render() -> None:

@@ -10,6 +10,7 @@ UserPromptSubmit reaches the next request; from PreToolUse on Edit/Write only af
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from mcp_server.services.hook_events import (
     HookSession,
     PromptSubmit,
     SessionStart,
+    Turn,
     TurnEnd,
 )
 
@@ -74,8 +76,13 @@ class StopPayload(Common):
     last_assistant_message: str | None = None
 
 
+TRANSCRIPT_WAIT_S = 5.0  # well within the stop hook's 30 s answer deadline (hooks/protocol.py)
+TRANSCRIPT_POLL_S = 0.1
+
+
 class ClaudeCodeAdapter:
     name = NAME
+    transcript_wait_s = TRANSCRIPT_WAIT_S
 
     def parse(self, event: str, payload: Mapping[str, Any], *, cwd: str) -> HookEvent:
         check_event(NAME, event, ("session-start", "prompt", "file", "stop"))
@@ -90,7 +97,7 @@ class ClaudeCodeAdapter:
             return file_touch(NAME, self._session(touch, cwd), touch.tool_name, touch.tool_input.file_path, FILE_TOOLS,
                               prompt_id=touch.prompt_id)
         stop = validate(StopPayload, payload, client=NAME, event=event)
-        turn = transcripts.read_claude_turn(stop.transcript_path, stop.prompt_id) if stop.transcript_path else None
+        turn = self._turn(stop.transcript_path, stop.prompt_id) if stop.transcript_path else None
         last = stop.last_assistant_message
         if turn is not None and last and not turn.assistant_text.endswith(last):
             # The last reply may not be flushed to the transcript yet (seen in the end-to-end test,
@@ -101,6 +108,17 @@ class ClaudeCodeAdapter:
     def render(self, event: HookEvent, result: HookResult) -> str:
         return render_hook_specific(event, result, {SessionStart: "SessionStart", PromptSubmit: "UserPromptSubmit",
                                                     FileTouch: "PreToolUse"})
+
+    def _turn(self, transcript_path: str, prompt_id: str | None) -> Turn | None:
+        """The turn from the transcript, waiting a little for it: Claude Code writes its transcript in
+        batches, so a short session's lines may reach the file only after its Stop hook has started.
+        (The server runs parse in a worker thread, under the stop hook's deadline.)"""
+        deadline = time.monotonic() + self.transcript_wait_s
+        while True:
+            turn = transcripts.read_claude_turn(transcript_path, prompt_id)
+            if turn is not None or time.monotonic() >= deadline:
+                return turn
+            time.sleep(TRANSCRIPT_POLL_S)
 
     @staticmethod
     def _session(payload: Common, cwd: str) -> HookSession:
