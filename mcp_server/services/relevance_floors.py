@@ -32,8 +32,9 @@ class Floor:
 # - hashing (words and bigrams hashed into buckets, no meaning): measured on 910 memories (the bullets
 #   of ../shared/corpora/cursor-rules-mdc): with a word in common required, 0.35 let through 1 of 20
 #   chat prompts ("run the tests", 0.45, on "npm run e2e-tests # Run Cypress/Selenium tests", a real
-#   word match) and kept ~27% of terse prompts made of 2-4 of a memory's words (median 0.29); without
-#   the shared word, bucket collisions gave "hi" 0.33 and "thanks!" 0.49. (tests/services/test_hooks_floor.py)
+#   word match; 0 of 20 at 0.5), and gave 23 of 280 terse prompts made of 2-4 of a memory's words
+#   that very memory (14 at 0.5, 30 at 0.25); without the shared word, bucket collisions gave "hi"
+#   0.33 and "thanks!" 0.49. `python -m bench.hook_floors` measures it again.
 # - bge-small-en-v1.5 (fastembed's default): similarities are compressed high; unrelated pairs sit
 #   around 0.5-0.6, related query/passage pairs 0.7-0.9.
 # - OpenAI text-embedding-3-*: unrelated pairs ~0.0-0.2, related ones ~0.35-0.7; ada-002 is compressed
