@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
@@ -10,7 +11,7 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
-from mcp_server.db.hybrid_query import HybridQuery, Params, hybrid_search
+from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.schemas import Pattern, PatternVersion
@@ -233,6 +234,38 @@ async def search(
     async with database.connection() as conn:
         records, _mode = await hybrid_search(conn, query)
     return [_pattern(r) for r in records]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvidence:
+    """How one pattern matches a query, on scales that do not depend on what else is stored (a
+    search's rank does: the best of two unrelated patterns is still first)."""
+
+    similarity: float | None  # cosine to the query vector; None without one, or without a vector of its model
+    every_term: bool  # its title and text hold every term of the query (stemmed, stop words aside)
+    shared_term: bool  # they hold at least one of them
+
+
+async def query_evidence(conn: Connection, ids: Sequence[int], text: str, vector: np.ndarray | None,
+                         model: str | None) -> dict[int, QueryEvidence]:
+    """QueryEvidence for each of the patterns `ids` (a few dozen: primary-key lookups)."""
+    params = Params(list(ids), text)
+    similarity = "NULL::float8"
+    if vector is not None and model is not None:
+        similarity = (f"CASE WHEN t.embedding_model = {params.add(model)} "
+                      f"THEN 1 - (t.embedding <=> {params.add(vector)}) END")
+    records = await conn.fetch(
+        f"""
+        SELECT t.id, {similarity} AS similarity,
+               t.content_tsv @@ plainto_tsquery('{TEXT_SEARCH_CONFIG}', $2) AS every_term,
+               tsvector_to_array(t.content_tsv) && tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', $2))
+                 AS shared_term
+        FROM eng_patterns t WHERE t.id = ANY($1::bigint[])
+        """,
+        *params.values,
+    )
+    return {r["id"]: QueryEvidence(None if r["similarity"] is None else float(r["similarity"]),
+                                   bool(r["every_term"]), bool(r["shared_term"])) for r in records}
 
 
 async def listing(conn: Connection, tags: Sequence[str] | None, strategy_type: str | None,

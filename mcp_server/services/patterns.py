@@ -11,6 +11,13 @@ Ranking in find_patterns:
   1.0 for a very specific glob (`specificity` in mcp_server.rules.globs).
 - query score: 1.0 for the best hybrid-search hit, falling linearly with its rank.
 - score = context score + query score; with only a file_path, only applying patterns return.
+- With a file_path, an applying pattern's query score counts only when its relevance is real
+  (`real_relevance`): it holds every term of the query, or its vector is at least as similar to
+  the query's as the embedder's relevance floor (services/relevance_floors.py, the floor the
+  prompt hook uses; for `hashing` a word in common is also needed). A search's rank alone is no
+  evidence: the best of a few unrelated patterns is still ranked first. So an unrelated query
+  leaves the file's order (most specific first) as it is, while a pattern the query is really
+  about (even a catch-all) moves up; two real matches are ordered by the sum.
 - Of the same score, the project's own patterns come before global ones.
 
 Long patterns: the vector is made from title + description + the first 2,000 characters (what
@@ -23,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from mcp_server.db import patterns as repo
 from mcp_server.db.database import Database
@@ -62,6 +71,7 @@ from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
+from mcp_server.services.relevance_floors import Floor, relevance_floor
 from mcp_server.settings import Settings
 
 CANDIDATE_LIMIT = 20_000
@@ -76,6 +86,16 @@ def _tags(value: Any) -> list[str]:
         raise InvalidInputError(f"At most {MAX_TAGS} tags.")
     cleaned = [check.optional_label(t, "tags", max_chars=MAX_LABEL_CHARS) for t in value]
     return list(dict.fromkeys(t for t in cleaned if t))
+
+
+def real_relevance(evidence: repo.QueryEvidence, floor: Floor) -> bool:
+    """Whether a pattern is really about the query: it holds every query term, or its vector is as
+    similar as the embedder's relevance floor (with a word in common, for embedders that need one)."""
+    if evidence.every_term:
+        return True
+    if evidence.similarity is None or evidence.similarity < floor.similarity:
+        return False
+    return evidence.shared_term or not floor.shared_word
 
 
 def _not_found(pattern_id: int) -> NotFoundError:
@@ -148,6 +168,10 @@ class PatternService:
         self.projects = projects
         # A pattern is injected into every agent's context: a secret pasted into one must not travel.
         self.redactor = redactor
+        # How similar to a query a pattern's vector must be for its relevance to be real: the model's
+        # floor, not HOOK_MIN_SCORE (that one tunes how much a prompt hook adds).
+        self.query_floor = relevance_floor(settings.model_copy(update={"hook_min_score": None}),
+                                           settings.embedding_provider, embedder.model)
 
     def _redacted(self, item: PatternInput) -> PatternInput:
         """`item` with secrets replaced in every text field but its globs (which name files)."""
@@ -323,6 +347,7 @@ class PatternService:
 
         relevance: dict[int, float] = {}
         rows: dict[int, Pattern] = {}
+        vector: np.ndarray | None = None
         if text is not None:
             vector = await self.embedder.try_embed_query(text)
             hits = await repo.search(
@@ -355,6 +380,8 @@ class PatternService:
             of_project = {r.id for r in listed if r.project is not None}
         else:
             ids = set(relevance) | set(contexts)
+        if text is not None and path is not None:
+            relevance = await self._counted_for_the_file(relevance, contexts, text, vector)
 
         def context_score(pattern_id: int) -> float:
             match = contexts.get(pattern_id)
@@ -376,6 +403,19 @@ class PatternService:
                 matched_contexts=match.matched if match else [],
             ))
         return FindPatternsResult(results=results)
+
+    async def _counted_for_the_file(self, relevance: dict[int, float], contexts: dict[int, ContextMatch],
+                                    text: str, vector: np.ndarray | None) -> dict[int, float]:
+        """`relevance` without the query scores of applying patterns whose relevance is not real (see
+        the module docstring): those keep their place in the file's order."""
+        applying = [i for i in relevance if i in contexts]
+        if not applying:
+            return relevance
+        model = self.embedder.model if vector is not None else None
+        async with self.database.connection() as conn:
+            evidence = await repo.query_evidence(conn, applying, text, vector, model)
+        return {i: score for i, score in relevance.items()
+                if i not in contexts or (i in evidence and real_relevance(evidence[i], self.query_floor))}
 
     async def get_many(self, pattern_ids: Sequence[int]) -> list[Pattern]:
         """The patterns among `pattern_ids` that still exist, in the order of `pattern_ids`."""
