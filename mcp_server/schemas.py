@@ -130,7 +130,9 @@ class EmbedderStatus(BaseModel):
     provider: str
     model: str
     dimension: int
-    state: Literal["loading", "ready", "failed"]
+    state: Literal["loading", "ready", "degraded", "failed"] = Field(
+        description="degraded: loaded, but the latest embedding calls failed (writes are stored without a vector, "
+                    "recall uses keywords); it is ready again after the next call that succeeds.")
     detail: str | None = Field(default=None, description="Why the embedder is not ready, when it is not.")
 
 

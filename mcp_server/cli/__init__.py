@@ -20,6 +20,7 @@ from mcp_server.cli import (
     gateway,
     hook,
     memories,
+    models,
     patterns,
     projects,
     reembed,
@@ -61,6 +62,7 @@ app.command(name="hook-server", hidden=True)(hook.hook_server)
 app.command()(reembed.reembed)
 app.add_typer(db.app, name="db")
 app.add_typer(memories.app, name="memories")
+app.add_typer(models.app, name="models")
 app.add_typer(patterns.app, name="patterns")
 app.add_typer(context.app, name="context")
 app.add_typer(conversations.app, name="conversations")

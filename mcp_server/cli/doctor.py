@@ -8,7 +8,7 @@ from mcp_server.cli.common import load_settings, out, run
 
 
 def doctor() -> None:
-    """Check the database, pgvector, the schema revision and the embedding dimension."""
+    """Check the database, pgvector, the schema revision, the embedding dimension and the embedder."""
     from mcp_server.services.doctor import run_doctor
 
     checks = run(run_doctor(load_settings()))

@@ -1,10 +1,12 @@
 """The default provider: a local ONNX model run by fastembed (BAAI/bge-small-en-v1.5, 384-d).
 
-Loading is slow and blocking, and left to itself fastembed downloads the model, retrying with
-sleeps of 3, 9 and 27 s (~40 s before it gives up offline). So: `load()` runs in a worker
-thread and is explicit (the server decides when to pay for it), and whenever the user points us
-at local files (EMBEDDING_MODEL_PATH or FASTEMBED_CACHE_PATH) we pass `local_files_only=True`
-so that a missing model fails in milliseconds instead of after the retries.
+Loading is slow and blocking, so `load()` runs in a worker thread and is explicit (the server
+decides when to pay for it). Left to itself fastembed would download a missing model with
+retries sleeping 3, 9 and 27 s (~40 s before it gives up offline): instead the cache is probed
+without network first (fastembed_cache.py), and a missing model is downloaded in one attempt,
+only when nothing says where the model is (EMBEDDING_MODEL_PATH, FASTEMBED_CACHE_PATH) or that
+there is no network (HF_HUB_OFFLINE). Offline, it fails in well under a second and says how to
+fetch the model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcp_server.embeddings.base import short_reason
+from mcp_server.embeddings.fastembed_cache import (
+    cache_dir,
+    download,
+    find_cached,
+    how_to_fetch,
+    hub_offline,
+    text_embedding_class,
+)
 from mcp_server.embeddings.local_model import LocalModelEmbedder
 from mcp_server.errors import EmbeddingUnavailableError
 
@@ -59,17 +69,42 @@ class FastEmbedEmbedder(LocalModelEmbedder):
         )
 
     def _construct(self) -> Any:
-        """Import fastembed and build the model (blocking: runs in a worker thread)."""
+        """Find the model (cache first, no network), fetch it at most once, build it (worker thread)."""
+        text_embedding = text_embedding_class()
+        self._check_model(text_embedding)
+        kwargs: dict[str, Any] = {"model_name": self.model, "threads": self._threads, "local_files_only": True}
+        if self._model_path:
+            try:
+                return text_embedding(specific_model_path=self._model_path, **kwargs)
+            except Exception as exc:  # fastembed raises ValueError, OSError, onnxruntime errors...
+                raise EmbeddingUnavailableError(
+                    f'The fastembed model "{self.model}" could not be loaded from EMBEDDING_MODEL_PATH='
+                    f"{self._model_path}: {short_reason(exc)}. {REMEDY}"
+                ) from exc
+
+        cache = cache_dir(self._cache_dir)
+        if find_cached(self.model, cache) is None:
+            if self._cache_dir or hub_offline():
+                # The user said where the model is, or that there is no network: never try a download.
+                why = "FASTEMBED_CACHE_PATH is set" if self._cache_dir else "HF_HUB_OFFLINE is set"
+                raise EmbeddingUnavailableError(
+                    f'The fastembed model "{self.model}" is not in the cache at {cache} ({why}, so it is not '
+                    f"downloaded). {how_to_fetch(cache)}"
+                )
+            download(self.model, cache)  # one attempt; raises with the reason and the remedy
         try:
-            from fastembed import TextEmbedding  # heavy import (onnxruntime): only when asked for
-        except ImportError as exc:
+            return text_embedding(cache_dir=str(cache), **kwargs)
+        except Exception as exc:
             raise EmbeddingUnavailableError(
-                f"{self._label} cannot be used because fastembed is not installed ({short_reason(exc)}). "
-                f"Install it with `pip install fastembed`. {REMEDY}"
+                f'The fastembed model "{self.model}" is in the cache at {cache} but could not be loaded '
+                f"({short_reason(exc)}): the copy may be incomplete or damaged. Delete that directory and run "
+                "`aletheia-mcp models download` again."
             ) from exc
 
+    def _check_model(self, text_embedding: Any) -> None:
+        """A model fastembed knows, with the configured dimension (before any file is looked for)."""
         try:
-            known_dimension = TextEmbedding.get_embedding_size(self.model)
+            known_dimension = text_embedding.get_embedding_size(self.model)
         except ValueError as exc:
             raise EmbeddingUnavailableError(
                 f'fastembed does not know the model "{self.model}" (EMBEDDING_MODEL): choose one of '
@@ -83,28 +118,6 @@ class FastEmbedEmbedder(LocalModelEmbedder):
                 "`aletheia-mcp reembed` if vectors are already stored) or choose a model with "
                 f"{self.dimension} dimensions."
             )
-
-        kwargs: dict[str, Any] = {"model_name": self.model, "threads": self._threads}
-        if self._model_path:
-            kwargs["specific_model_path"] = self._model_path
-        if self._cache_dir:
-            kwargs["cache_dir"] = self._cache_dir
-        if self._model_path or self._cache_dir:
-            # The user said where the model is: never fall back to a slow, retried download.
-            kwargs["local_files_only"] = True
-        try:
-            return TextEmbedding(**kwargs)
-        except Exception as exc:  # fastembed raises ValueError, OSError, onnxruntime errors...
-            where = (
-                f"from EMBEDDING_MODEL_PATH={self._model_path}"
-                if self._model_path
-                else f"from the cache FASTEMBED_CACHE_PATH={self._cache_dir}"
-                if self._cache_dir
-                else "(download from Hugging Face failed; is the machine offline?)"
-            )
-            raise EmbeddingUnavailableError(
-                f'The fastembed model "{self.model}" could not be loaded {where}: {short_reason(exc)}. {REMEDY}'
-            ) from exc
 
     def _encode(self, engine: Any, texts: list[str], *, query: bool) -> np.ndarray:
         if query:  # query_embed, not embed: some models (e.g. multitask ones) embed queries differently

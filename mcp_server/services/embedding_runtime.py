@@ -4,19 +4,25 @@ A model load can take seconds (or ~40 s of download retries offline), so the ser
 without it. A tool call waits at most EMBEDDING_TIMEOUT_S for the load or for one embedding
 call; past that, or when the embedder failed, writes are stored without a vector (waiting for
 one) and recall falls back to keywords. A failed load is retried with backoff.
+
+Loaded is not the same as working: an API that is down, or a key that was revoked, fails every
+call of a loaded embedder. So each call's outcome is recorded, and `status()` says `degraded`
+(with the latest error) from the first failed call until the next one succeeds.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import anyio
 import numpy as np
 
 from mcp_server.embeddings import Embedder, create_embedder
-from mcp_server.errors import AletheiaError, EmbeddingUnavailableError
+from mcp_server.embeddings.base import short_reason
+from mcp_server.errors import AletheiaError, EmbeddingUnavailableError, InvalidEmbeddingError
 from mcp_server.schemas import EmbedderStatus
 from mcp_server.settings import Settings
 
@@ -37,6 +43,7 @@ class EmbedderRuntime:
         self._attempt: anyio.Event | None = None  # set when the load attempt under way ends
         self._detail: str | None = "loading the model"
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
+        self._calls = CallOutcomes()
 
     @property
     def model(self) -> str:
@@ -47,10 +54,18 @@ class EmbedderRuntime:
         return self._ready
 
     def status(self) -> EmbedderStatus:
-        state = "ready" if self._ready else ("loading" if not self._loaded.is_set() else "failed")
+        calls = self._calls
+        detail = None if self._ready else self._detail
+        if not self._ready:
+            state = "loading" if not self._loaded.is_set() else "failed"
+        elif calls.failures:
+            state, detail = "degraded", calls.describe()
+        else:
+            state = "ready"
         return EmbedderStatus(provider=self._embedder.name, model=self._embedder.model,
-                              dimension=self._embedder.dimension, state=state,
-                              detail=None if self._ready else self._detail)
+                              dimension=self._embedder.dimension, state=state, detail=detail,
+                              consecutive_failures=calls.failures, last_error_at=calls.last_error_at,
+                              last_success_at=calls.last_success_at)
 
     async def load_once(self) -> bool:
         """One load attempt; records the outcome for status() and waiting callers."""
@@ -115,7 +130,13 @@ class EmbedderRuntime:
         await self._loaded.wait()
         if not self._ready:
             raise EmbeddingUnavailableError(self._detail or "the embedder is not available")
-        return await self._embedder.embed_documents(texts)
+        try:
+            vectors = await self._embedder.embed_documents(texts)
+        except (EmbeddingUnavailableError, InvalidEmbeddingError) as exc:
+            self._calls.failed(str(exc))
+            raise
+        self._calls.succeeded()
+        return vectors
 
     async def _call(self, call: Callable[[Embedder], Awaitable[T]]) -> T | None:
         embedder = await self._available()
@@ -123,13 +144,52 @@ class EmbedderRuntime:
             return None
         try:
             with anyio.fail_after(self.settings.embedding_timeout_s):
-                return await call(embedder)
+                result = await call(embedder)
         except TimeoutError:
-            logger.warning("embedding took longer than EMBEDDING_TIMEOUT_S=%s s", self.settings.embedding_timeout_s)
+            message = f"an embedding call took longer than EMBEDDING_TIMEOUT_S={self.settings.embedding_timeout_s:g} s"
+            logger.warning("%s", message)
+            self._calls.failed(message)
             return None
         except EmbeddingUnavailableError as exc:
             logger.warning("embedding failed: %s", exc)
+            self._calls.failed(str(exc))
             return None
+        except InvalidEmbeddingError as exc:  # the caller reports it; the embedder is no less broken
+            self._calls.failed(str(exc))
+            raise
+        except Exception as exc:  # a provider bug: the call fails, and status must say so too
+            self._calls.failed(f"the embedder failed: {short_reason(exc)}")
+            raise
+        self._calls.succeeded()
+        return result
 
     async def aclose(self) -> None:
         await self._embedder.aclose()
+
+
+class CallOutcomes:
+    """What the latest embedding calls did: failures since the last success, and when."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.last_success_at: datetime | None = None
+
+    def failed(self, error: str) -> None:
+        self.failures += 1
+        self.last_error, self.last_error_at = error, datetime.now(UTC)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.last_success_at = datetime.now(UTC)
+
+    def describe(self) -> str:
+        """The degraded state in a sentence a person can act on."""
+        count = "the latest embedding call" if self.failures == 1 else f"the latest {self.failures} embedding calls"
+        when = self.last_error_at.isoformat(timespec="seconds") if self.last_error_at else "?"
+        success = (f"the last success was at {self.last_success_at.isoformat(timespec='seconds')}"
+                   if self.last_success_at else "no call has succeeded since the server started")
+        return (f"{count} failed (last at {when}; {success}): {self.last_error}. Meanwhile writes are stored "
+                "without a vector and recall uses keywords; the state returns to ready with the next call that "
+                "succeeds, and a background job then embeds the rows stored meanwhile.")

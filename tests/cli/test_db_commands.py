@@ -16,7 +16,8 @@ from tests.helpers import HEAD, REPO_ROOT, clean_env
 
 
 def run_cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mcp_server", *args], cwd=cwd, env=clean_env(**env),
+    return subprocess.run([sys.executable, "-m", "mcp_server", *args], cwd=cwd,
+                          env=clean_env(**{"EMBEDDING_PROVIDER": "hashing", **env}),
                           capture_output=True, text=True, timeout=120)
 
 

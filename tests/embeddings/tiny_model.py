@@ -91,3 +91,15 @@ def expected_vector(table: np.ndarray, text: str) -> np.ndarray:
     first = text.lower().split()[0]
     row = table[WORDS.index(first) if first in WORDS else WORDS.index("[UNK]")]
     return row / np.linalg.norm(row)
+
+
+def build_cached_model(cache: Path, repository: str = "Qdrant/bge-small-en-v1.5-onnx-Q",
+                       revision: str = "0123456789abcdef0123456789abcdef01234567") -> np.ndarray:
+    """The tiny model laid out in `cache` as a Hugging Face download leaves it (what fastembed's cache
+    holds for BAAI/bge-small-en-v1.5, whose files come from `repository`); return the table."""
+    folder = cache / ("models--" + repository.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(revision)
+    table = build_tiny_model(folder / "snapshots" / revision)
+    (folder / "snapshots" / revision / "config.json").write_text("{}")
+    return table
