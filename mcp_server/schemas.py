@@ -97,16 +97,31 @@ class Memory(BaseModel):
                                                           "github.com/org/repo; null when it is global.")
 
 
+FoundBy = Literal["vector", "keywords", "both"]
+SIMILARITY = ("Cosine similarity of the memory's vector to the query's (-1..1); null when the memory has no "
+              "vector from the current embedding model yet, or the query has none (embedder unavailable).")
+KEYWORD_SCORE = ("Share of the query's search terms (its words, stemmed, stop words left out) that the memory "
+                 "contains, 0..1 (1: every one); null when the query has no search terms.")
+
+
 class RecalledMemory(BaseModel):
     id: int
     content: str
     source: str | None
     metadata: JsonObject
     created_at: datetime
-    score: float = Field(description="Cosine similarity to the query when the memory has a vector, "
-                                     "else a keyword relevance in [0, 1).")
+    score: float = Field(description="What `min_score` is compared with: `similarity` when the memory has one, "
+                                     "else `keyword_score`.")
+    found_by: FoundBy = Field(description="Why it was found: its vector is among the nearest to the query's "
+                                          "(vector), it matched the query's keywords (keywords), or both.")
+    similarity: float | None = Field(default=None, description=SIMILARITY)
+    keyword_score: float | None = Field(default=None, description=KEYWORD_SCORE)
     project: str | None = Field(default=None, description="The project (repository) it belongs to, e.g. "
                                                           "github.com/org/repo; null when it is global.")
+    truncated: bool = Field(default=False, description="True when `content` is only the start of the memory, "
+                                                      "shortened so that every result fits MAX_RESPONSE_CHARS: "
+                                                      "read it whole with get_memory(id).")
+    content_chars: int | None = Field(default=None, description="When truncated: the whole content's length.")
 
 
 class RecallResult(BaseModel):
@@ -115,6 +130,9 @@ class RecallResult(BaseModel):
         description="hybrid: meaning + keywords; vector: meaning only; lexical: keywords only (embedder "
                     "unavailable or no vectors yet)."
     )
+    next_cursor: str | None = Field(default=None, description="More results did not fit in this response even "
+                                    "with long contents shortened: pass as `cursor`, with the same other "
+                                    "arguments, for the next page; null on the last page.")
 
 
 class DeleteResult(BaseModel):
@@ -134,6 +152,10 @@ class EmbedderStatus(BaseModel):
         description="degraded: loaded, but the latest embedding calls failed (writes are stored without a vector, "
                     "recall uses keywords); it is ready again after the next call that succeeds.")
     detail: str | None = Field(default=None, description="Why the embedder is not ready, when it is not.")
+    consecutive_failures: int = Field(default=0, description="Embedding calls failed since the last one that "
+                                                             "succeeded.")
+    last_error_at: datetime | None = Field(default=None, description="When the latest embedding call failed.")
+    last_success_at: datetime | None = Field(default=None, description="When an embedding call last succeeded.")
 
 
 class DatabaseConnectionStatus(BaseModel):
@@ -357,6 +379,9 @@ class ConversationSummary(BaseModel):
 
 class ConversationPage(BaseModel):
     items: list[ConversationSummary]
+    next_cursor: str | None = Field(default=None, description="More exchanges did not fit in this response: "
+                                    "pass as `cursor`, with the same other arguments, for the next page; null "
+                                    "on the last page.")
 
 
 class ShortenedText(BaseModel):

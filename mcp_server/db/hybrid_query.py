@@ -20,9 +20,12 @@ terms to ask the index for) is decided in planner_stats.py; each table's search 
   rows matching every term and the newest LEX_ANY_CANDIDATES matching any term are ranked.
 - Fusion: reciprocal rank fusion, score = sum 1/(RRF_K + rank).
 
-Each hit carries the cosine similarity when the row has a vector from the current model (what
-`min_score` filters on) and the keyword rank score; a table's module turns them into a result's
-score (memories._recalled).
+Each hit carries which side found it (`by_vector`, `by_keywords`), the cosine similarity when
+the row has a vector from the current model, the keyword rank score, and `keyword_score`: the
+share (0..1) of the query's search terms (stemmed words, stop words left out) the row contains,
+a scale of its own that does not depend on how the keyword side ranks. `min_score` is a floor on
+the similarity when the row has one, else on `keyword_score`; a table's module turns them into a
+result's score (memories._recalled).
 """
 
 from __future__ import annotations
@@ -171,19 +174,26 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
         source = "vec FULL JOIN lex ON vec.id = lex.id"
         hit_id = "COALESCE(vec.id, lex.id)"
         fused = f"COALESCE(1.0 / ({RRF_K} + vec.rank), 0) + COALESCE(1.0 / ({RRF_K} + lex.rank), 0)"
-        lexical = "lex.score"
+        lexical, found = "lex.score", "vec.id IS NOT NULL AS by_vector, lex.id IS NOT NULL AS by_keywords"
     elif use_vector:
         source, hit_id, fused, lexical = "vec", "vec.id", f"1.0 / ({RRF_K} + vec.rank)", "NULL::float4"
+        found = "true AS by_vector, false AS by_keywords"
     else:
         source, hit_id, fused, lexical = "lex", "lex.id", f"1.0 / ({RRF_K} + lex.rank)", "lex.score"
+        found = "false AS by_vector, true AS by_keywords"
+    keyword_score = "NULL::float8"
+    if use_text:
+        # ts_delete drops the query's lexemes from the row's tsvector: the ones it loses are those the
+        # row contains. Computed on the hits only (at most a few hundred rows).
+        lexemes = f"tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', {p.add(q.text)}::text))"
+        keyword_score = (f"(length(t.content_tsv) - length(ts_delete(t.content_tsv, {lexemes})))::float8"
+                         f" / NULLIF(cardinality({lexemes}), 0)")
 
     score_filter = ""
-    if q.min_score is not None and use_vector:
-        threshold = p.add(float(q.min_score))
-        # Rows found only lexically and without a current vector have no cosine to compare: kept.
-        score_filter = f"WHERE similarity >= {threshold}" if not use_text else (
-            f"WHERE similarity IS NULL OR similarity >= {threshold}"
-        )
+    if q.min_score is not None:
+        # One floor across modes: the similarity when the row has a vector from the query's model,
+        # else (found by keywords only, or no query vector) the share of the query's terms it contains.
+        score_filter = f"WHERE COALESCE(similarity, keyword_score, 0) >= {p.add(float(q.min_score))}"
     # The hits' rows are fetched by `id = ANY(<the hit ids>)`: a primary-key lookup that the
     # planner keeps under row-level security (a plain join on the fused ids made it hash or scan
     # the whole table: 40 ms instead of 0.5 ms at 30k rows).
@@ -192,11 +202,12 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     sql = f"""
         WITH {", ".join(ctes)},
         hits AS MATERIALIZED (
-            SELECT {hit_id} AS hit_id, {lexical} AS lexical, {fused} AS fused FROM {source}
+            SELECT {hit_id} AS hit_id, {lexical} AS lexical, {fused} AS fused, {found} FROM {source}
             {top_hits}
         )
         SELECT * FROM (
-            SELECT {q.columns}, {similarity} AS similarity, hits.lexical, hits.fused
+            SELECT {q.columns}, {similarity} AS similarity, hits.lexical, hits.fused, hits.by_vector,
+                   hits.by_keywords, {keyword_score} AS keyword_score
             FROM {q.table} t JOIN hits ON hits.hit_id = t.id
             WHERE t.id = ANY (ARRAY(SELECT hit_id FROM hits))
         ) found

@@ -42,12 +42,18 @@ def _memory(record: asyncpg.Record, model: str) -> Memory:
 
 
 def _recalled(record: asyncpg.Record) -> RecalledMemory:
-    """A search hit. Its score is the cosine similarity when the row has a vector from the query's
-    model, else the keyword relevance squashed into [0, 1)."""
-    similarity, lexical = record["similarity"], float(record["lexical"] or 0.0)
-    score = float(similarity) if similarity is not None else lexical / (1.0 + lexical)
+    """A search hit: which side found it, its cosine similarity when the row has a vector from the
+    query's model, and the share of the query's terms it contains; its score is what `min_score`
+    is compared with (hybrid_query.py): the similarity, else that share."""
+    similarity, keywords = record["similarity"], record["keyword_score"]
+    similarity = round(float(similarity), 6) if similarity is not None else None
+    keywords = round(float(keywords), 6) if keywords is not None else None
+    score = similarity if similarity is not None else keywords or 0.0
+    found_by = "both" if record["by_vector"] and record["by_keywords"] else (
+        "vector" if record["by_vector"] else "keywords")
     return RecalledMemory(id=record["id"], content=record["content"], source=record["source"],
-                          metadata=record["metadata"], created_at=record["created_at"], score=round(score, 6),
+                          metadata=record["metadata"], created_at=record["created_at"], score=score,
+                          found_by=found_by, similarity=similarity, keyword_score=keywords,
                           project=record["project"])
 
 

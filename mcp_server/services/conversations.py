@@ -50,6 +50,7 @@ from mcp_server.schemas import (
 )
 from mcp_server.services import validation as check
 from mcp_server.services.captured_rows import bounded_label, fit_to_bytes, split_request, valid_text
+from mcp_server.services.paging import call_arguments, cursor_pin
 from mcp_server.services.projects import Project, ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.response_fit import (
@@ -60,6 +61,7 @@ from mcp_server.services.response_fit import (
     parse_pointer,
     pointer,
 )
+from mcp_server.services.result_pages import conversations_page
 from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -294,9 +296,17 @@ class ConversationService:
 
     async def search(self, query: str | None = None, provider: str | None = None, model: str | None = None,
                      since: Any = None, until: Any = None, limit: int = 20, scope: ConversationScope = "project",
-                     project: str | None = None, replays: ReplaySelection = "include") -> ConversationPage:
+                     project: str | None = None, replays: ReplaySelection = "include",
+                     cursor: str | None = None) -> ConversationPage:
         """The user's exchanges, newest first: the current project's, or every project's (`scope="all"`);
-        replays (`conversations replay`) too, only them, or only the originals (`replays`)."""
+        replays (`conversations replay`) too, only them, or only the originals (`replays`). Within
+        MAX_RESPONSE_CHARS, in pages (`cursor`) when the `limit` items do not fit in one: none is dropped."""
+        arguments = call_arguments(cursor, "search_conversations", {
+            "query": query, "provider": provider, "model": model, "since": since, "until": until, "limit": limit,
+            "scope": scope, "project": project, "replays": replays})
+        # The newest exchange the first page listed: later pages list none newer (exchanges logged
+        # meanwhile, e.g. by the gateway, would shift the list and void the cursor).
+        newest = cursor_pin(cursor, "search_conversations", arguments)
         count = check.int_range(limit, "limit", 1, MAX_CONVERSATION_PAGE)
         _check_replays(replays)
         text = (check.content(query, MAX_CONVERSATION_QUERY_CHARS, field="query", setting=None)
@@ -306,15 +316,17 @@ class ConversationService:
             rows = await repo.search(
                 conn, self.user_id, query=text, provider=check.optional_label(provider, "provider"),
                 model=check.optional_label(model, "model"), since=parse_time(since, "since"),
-                until=parse_time(until, "until"), limit=count, scope=in_scope, replays=replays)
-        return ConversationPage(items=[
+                until=parse_time(until, "until"), limit=count, scope=in_scope, replays=replays,
+                before_id=newest + 1 if newest is not None else None)
+        listed = [
             ConversationSummary(id=r.id, request_id=r.request_id, created_at=r.created_at, provider=r.provider,
                                 model=r.model, status_code=r.status_code, latency_ms=r.latency_ms,
                                 preview=preview(r.messages, r.response), project=r.project, endpoint=r.endpoint,
                                 stream=r.stream, outcome=r.outcome, ttft_ms=r.ttft_ms, usage=r.usage,
                                 replay_of=r.replay_of)
             for r in rows
-        ])
+        ]
+        return conversations_page(listed, cursor, arguments, self.settings.max_response_chars)
 
     async def get(self, row_id: int | None = None, request_id: str | None = None) -> Conversation:
         if (row_id is None) == (request_id is None):

@@ -42,11 +42,12 @@ from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory_jsonl import ImportReport, ParsedLine
+from mcp_server.services.paging import call_arguments
 from mcp_server.services.progress import Progress
 from mcp_server.services.projects import ProjectService, project_of
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
-from mcp_server.services.response_fit import fit
+from mcp_server.services.result_pages import recall_page
 from mcp_server.settings import Settings
 
 
@@ -101,10 +102,15 @@ class MemoryService:
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
                      metadata: dict[str, Any] | None = None, min_score: float | None = None,
                      scope: ReadScope = "project", project: str | None = None, *,
-                     session: str | None = None) -> RecallResult:
+                     session: str | None = None, cursor: str | None = None) -> RecallResult:
         """The user's memories best matching `query`, in the current project and the global ones
-        (see `scope`). With a `session` (a model asking), the result is fitted to
-        MAX_RESPONSE_CHARS and its ids are recorded as that session's provenance."""
+        (see `scope`). `min_score` is a floor on each hit's `score` (its cosine similarity when it
+        has a vector, else the share of the query's terms it contains). With a `session` (a model
+        asking), the result is fitted to MAX_RESPONSE_CHARS without dropping any (long contents
+        shortened first, then pages: `cursor`) and its ids are recorded as that session's provenance."""
+        arguments = call_arguments(cursor, "recall", {"query": query, "limit": limit, "source": source,
+                                                      "metadata": metadata, "min_score": min_score,
+                                                      "scope": scope, "project": project})
         text = check.content(query, self.settings.max_content_chars, field="query")
         count = check.int_range(limit, "limit", 1, MAX_RECALL_LIMIT)
         label = check.optional_label(source, "source")
@@ -116,9 +122,10 @@ class MemoryService:
             self.database, self.user_id, text=text, vector=vector,
             model=self.embedder.model if vector is not None else None, limit=count, source=label, metadata=meta,
             min_score=threshold, scope=in_scope)
-        result = RecallResult(results=hits, mode=mode)
-        if session is not None:
-            result = fit(result, self.settings.max_response_chars)  # what the model will see
+        if session is None and cursor is None:
+            return RecallResult(results=hits, mode=mode)
+        result = recall_page(hits, mode, cursor, arguments, self.settings.max_response_chars)
+        if session is not None:  # what the model will see
             self.provenance.record(session, memory_ids=[r.id for r in result.results])
         return result
 
@@ -127,10 +134,10 @@ class MemoryService:
         """At most `limit` memories of the current project and global ones (not `exclude`, left out
         in the search itself) whose cosine similarity to `query` is at least `min_similarity`, most
         similar first (a hook adds them to a prompt). By vector alone: in hybrid mode `min_score`
-        lets through rows found by keywords that have no vector yet, and their score is a keyword
-        rank, not a similarity. Without an embedder ("lexical"), only memories containing every term
-        of a query that has at least `keyword_terms` of them: a weaker signal, so only a strong
-        match counts."""
+        would let through rows found by keywords that have no vector yet, on the share of the
+        query's words they contain, not on a similarity. Without an embedder ("lexical"), only
+        memories containing every term of a query that has at least `keyword_terms` of them: a
+        weaker signal, so only a strong match counts."""
         text = check.content(query, self.settings.max_content_chars, field="query")
         in_scope = await self.projects.read_scope("project", None)
         left_out = sorted(exclude)

@@ -57,8 +57,11 @@ def cursor_room() -> str:
     return "c" * _LONGEST_CURSOR_CHARS
 
 
-def encode_cursor(offset: int, arguments: str, listing: str) -> str:
-    payload = json.dumps({"o": offset, "a": arguments, "r": listing}, separators=(",", ":"))
+def encode_cursor(offset: int, arguments: str, listing: str, pin: int | None = None) -> str:
+    """`pin` (optional, `p`): a value the caller needs again to rebuild the same list (the newest row id
+    search_conversations lists, so that exchanges logged between two pages do not shift it)."""
+    fields: dict[str, Any] = {"o": offset, "a": arguments, "r": listing} | ({"p": pin} if pin is not None else {})
+    payload = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
 
@@ -67,6 +70,7 @@ class _Cursor:
     offset: int
     arguments: str
     listing: str
+    pin: int | None = None
 
 
 def call_arguments(cursor: str | None, tool: str, arguments: dict[str, Any]) -> str:
@@ -77,14 +81,20 @@ def call_arguments(cursor: str | None, tool: str, arguments: dict[str, Any]) -> 
     return key
 
 
+def cursor_pin(cursor: str | None, tool: str, arguments: str) -> int | None:
+    """The `pin` that `cursor` (checked as call_arguments does) carries, if any."""
+    parsed = _parsed(cursor, tool, arguments)
+    return parsed.pin if parsed is not None else None
+
+
 def _parsed(cursor: str | None, tool: str, arguments: str) -> _Cursor | None:
     if cursor is None:
         return None
     try:
         payload = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        parsed = _Cursor(payload["o"], payload["a"], payload["r"])
+        parsed = _Cursor(payload["o"], payload["a"], payload["r"], payload.get("p"))
         valid = (isinstance(parsed.offset, int) and isinstance(parsed.arguments, str)
-                 and isinstance(parsed.listing, str))
+                 and isinstance(parsed.listing, str) and (parsed.pin is None or type(parsed.pin) is int))
     except (UnicodeEncodeError, binascii.Error, ValueError, TypeError, KeyError):
         valid = False
     if not valid:
@@ -103,7 +113,7 @@ def decode_cursor(cursor: str | None, tool: str, arguments: str, listing: str, t
     if parsed is None:
         return 0
     if parsed.listing != listing or not 0 < parsed.offset < total:
-        raise InvalidInputError(f"The {tool} results changed since this cursor was issued (patterns were added, "
+        raise InvalidInputError(f"The {tool} results changed since this cursor was issued (entries were added, "
                                 "changed or deleted, or got their search vectors): call again without `cursor` "
                                 "to start from the first page.")
     return parsed.offset

@@ -2,10 +2,11 @@
 
 `fit` is what tools/runner.py applies to results that do not page or summarise themselves: lists
 lose their last entries (a page then ends earlier: `next_cursor` points after the last entry kept,
-so nothing is skipped: list_memories; recall's shorter list is issue 17's to page); single objects
+so nothing is skipped: list_memories); single objects
 have their longest strings shortened, longest first (every string longer than a common length is
 cut to it), with a marker saying how much was cut and where to read the rest. The pattern tools
-page whole entries instead (services/paging.py). `shorten_texts` is the shortening step on its
+page whole entries instead (services/paging.py); recall and search_conversations shorten, then page
+(services/result_pages.py). `shorten_texts` is the shortening step on its
 own, reporting each cut, for results that say what they shortened (get_conversation).
 """
 

@@ -22,6 +22,8 @@ from mcp_server.tools.parameters import ConversationScopeArgument, ProjectArgume
 from mcp_server.tools.runner import ToolContext, app_of, run_tool
 from mcp_server.tools.session import session_key
 
+CursorArgument = Annotated[str | None, Field(description="`next_cursor` of the previous page, with the same "
+                                                        "other arguments; omit for the first page.")]
 READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 ReplaysArgument = Annotated[ReplaySelection, Field(
     description='Replays are exchanges `aletheia-mcp conversations replay` re-sent (replay_of = the original\'s '
@@ -66,11 +68,12 @@ def register(mcp: MCPServer) -> None:
         scope: ConversationScopeArgument = "project",
         project: ProjectArgument = None,
         replays: ReplaysArgument = "include",
+        cursor: CursorArgument = None,
     ) -> ConversationPage:
         """Find logged exchanges of this project, newest first; each item is a short preview (use
-        get_conversation for all)."""
-        return await run_tool(ctx, lambda: app_of(ctx).conversations.search(query, provider, model, since, until,
-                                                                             limit, scope, project, replays))
+        get_conversation for all). Items that do not fit in one response come in pages (`next_cursor`)."""
+        return await run_tool(ctx, lambda: app_of(ctx).conversations.search(
+            query, provider, model, since, until, limit, scope, project, replays, cursor), fitted=True)
 
     @mcp.tool(title="Get conversation", annotations=READ)
     async def get_conversation(

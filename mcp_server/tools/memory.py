@@ -62,15 +62,31 @@ def register(mcp: MCPServer) -> None:
         source: Source = None,
         metadata: Annotated[dict[str, Any] | None, Field(
             description="Only memories whose metadata contains this JSON object.")] = None,
-        min_score: Annotated[CosineThreshold | None, Field(description="Minimum cosine similarity.")] = None,
+        min_score: Annotated[CosineThreshold | None, Field(description=(
+            "Relevance floor on each result's `score`: its cosine similarity to the query when the memory "
+            "has a vector (e.g. 0.3), else the share of the query's words it contains (0..1; 1: all of "
+            "them)."))] = None,
         scope: ReadScopeArgument = "project",
         project: ProjectArgument = None,
+        cursor: Annotated[str | None, Field(description="`next_cursor` of the previous page, with the same "
+                                                        "other arguments; omit for the first page.")] = None,
     ) -> RecallResult:
         """Search stored memories by meaning and keywords: this project's and the user's global ones. Use
         it before answering questions about past decisions, conventions or context ("what did we decide
-        about retries?")."""
+        about retries?"). Each result says why it was found (`found_by`). Long memories are shortened
+        to fit (`truncated`: read one whole with get_memory); results that still do not fit come in
+        pages (`next_cursor`)."""
         return await run_tool(ctx, lambda: app_of(ctx).memories.recall(
-            query, limit, source, metadata, min_score, scope, project, session=session_key(ctx)), fitted=True)
+            query, limit, source, metadata, min_score, scope, project, session=session_key(ctx), cursor=cursor),
+            fitted=True)
+
+    @mcp.tool(
+        title="Get memory",
+        annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    async def get_memory(id: MemoryId, ctx: ToolContext) -> Memory:
+        """Read one memory whole by its id (recall shortens long ones: `truncated`)."""
+        return await run_tool(ctx, lambda: app_of(ctx).memories.get(id))
 
     @mcp.tool(
         title="Update memory",

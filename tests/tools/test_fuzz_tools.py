@@ -45,8 +45,8 @@ EXAMPLES_PER_TOOL = 40
 CALL_TIMEOUT = 30.0
 
 # Every tool the server lists; test_every_tool_is_fuzzed fails when one is added and not listed here.
-TOOLS = ["remember", "recall", "update_memory", "forget", "list_memories", "add_pattern", "update_pattern",
-         "get_pattern", "delete_pattern", "find_patterns", "generate_context_file", "log_exchange",
+TOOLS = ["remember", "recall", "get_memory", "update_memory", "forget", "list_memories", "add_pattern",
+         "update_pattern", "get_pattern", "delete_pattern", "find_patterns", "generate_context_file", "log_exchange",
          "search_conversations", "get_conversation", "server_status"]
 
 # Reads that must still work after a successful write: stored data never breaks the tools that show it.

@@ -12,7 +12,7 @@ from tests.helpers import HEAD, call, call_error, make_settings, sql
 
 pytestmark = pytest.mark.anyio
 
-MEMORY_TOOLS = {"remember", "recall", "update_memory", "forget", "list_memories", "server_status"}
+MEMORY_TOOLS = {"remember", "recall", "get_memory", "update_memory", "forget", "list_memories", "server_status"}
 
 
 async def test_tools_are_listed_with_schemas_and_annotations(client: Client) -> None:
@@ -22,7 +22,7 @@ async def test_tools_are_listed_with_schemas_and_annotations(client: Client) -> 
         assert tools[name].output_schema is not None, name
         assert tools[name].description, name
         assert "user_id" not in tools[name].input_schema.get("properties", {}), name
-    for name in ("recall", "list_memories", "server_status"):
+    for name in ("recall", "get_memory", "list_memories", "server_status"):
         assert tools[name].annotations.read_only_hint is True
     for name in ("forget", "update_memory"):
         assert tools[name].annotations.destructive_hint is True
@@ -44,7 +44,10 @@ async def test_remember_then_recall_by_meaning_and_keywords(client: Client) -> N
     assert top["content"] == "We deploy with blue/green on Kubernetes."
     assert top["source"] == "adr" and top["metadata"] == {"team": "infra"}
     assert 0 < top["score"] <= 1
-    assert set(top) == {"id", "content", "source", "metadata", "created_at", "score", "project"}
+    assert top["found_by"] == "both" and top["score"] == top["similarity"] and top["keyword_score"] == 1.0
+    assert set(top) == {"id", "content", "source", "metadata", "created_at", "score", "found_by", "similarity",
+                        "keyword_score", "project", "truncated", "content_chars"}
+    assert top["truncated"] is False and recalled["next_cursor"] is None
 
 
 async def test_duplicate_remember_returns_the_first_id(client: Client, database_url: str) -> None:
@@ -158,8 +161,11 @@ async def test_server_status_reports_database_embedder_and_counts(client: Client
     assert status["database"]["kind"] == "external"
     assert status["database"]["schema_revision"] == status["database"]["schema_head"] == HEAD
     assert status["database"]["pgvector_version"].startswith("0.8")
-    assert status["embedder"] == {"provider": "hashing", "model": "hashing-v2", "dimension": 384,
-                                  "state": "ready", "detail": None}
+    embedder = status["embedder"]
+    assert embedder | {"last_success_at": None} == {
+        "provider": "hashing", "model": "hashing-v2", "dimension": 384, "state": "ready", "detail": None,
+        "consecutive_failures": 0, "last_error_at": None, "last_success_at": None}
+    assert embedder["last_success_at"] is not None  # the remember above embedded its content
     assert status["counts"]["memories"] == 1 and status["counts"]["memories_awaiting_embedding"] == 0
 
 
