@@ -1,5 +1,7 @@
 """`python -m bench [--sizes 10000,100000] [--calls 500] [--million] [--no-peers] [--smoke]`.
 
+(`python -m bench quality [...]`: search quality on real rule files instead, see bench/quality.py.)
+
 (The hooks' figures, bench/hooks.py, take 200 invocations per event whatever --calls says.)
 
 Prints a table and writes bench/results/results-<timestamp>.json (+ latency.png).
@@ -91,7 +93,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["quality"]:  # search quality, not speed: bench/quality.py
+        from bench.quality import main as quality
+
+        return quality(argv[1:])
+    args = parse_args(argv)
     results = anyio.run(run, args)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
