@@ -33,7 +33,8 @@ async def recall(query: Annotated[str, Field(description="ignored")], limit: int
                  source: str | None = None, metadata: dict[str, Any] | None = None,
                  min_score: float | None = None) -> RecallResult:
     hits = [RecalledMemory(id=i + 1, content=NOTE, source="bench", metadata={"group": i},
-                           created_at=datetime(2026, 1, 1, tzinfo=UTC), score=0.5) for i in range(limit)]
+                           created_at=datetime(2026, 1, 1, tzinfo=UTC), score=0.5, found_by="both", similarity=0.5,
+                           keyword_score=1.0) for i in range(limit)]
     return RecallResult(results=hits, mode="hybrid")
 
 
