@@ -19,7 +19,14 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
-from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search, vector_candidates
+from mcp_server.db.hybrid_query import (
+    TEXT_SEARCH_CONFIG,
+    HybridQuery,
+    Params,
+    SearchTerms,
+    hybrid_search,
+    vector_candidates,
+)
 from mcp_server.db.planner_stats import PLAIN_SCAN, set_hnsw_scan
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
@@ -214,11 +221,11 @@ async def search(
             scan = await stats.hnsw_scan_mode(
                 conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
                 ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata), scope=scope)
-        rare = await stats.rare_terms(conn, text, hnsw_scan=scan)
+        terms = await stats.search_terms(conn, text, hnsw_scan=scan)
 
         async def once() -> tuple[list[RecalledMemory], SearchMode]:
             return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
-                                     source=source, metadata=metadata, min_score=min_score, rare_terms=rare,
+                                     source=source, metadata=metadata, min_score=min_score, terms=terms,
                                      scope=scope, exclude=exclude)
 
         hits, mode = await once()
@@ -241,14 +248,15 @@ async def search_once(
     source: str | None,
     metadata: dict[str, Any] | None,
     min_score: float | None,
-    rare_terms: str | None = None,
+    terms: SearchTerms | None = None,
     scope: Scope = ALL_ROWS,
     exclude: Sequence[int] = (),
 ) -> tuple[list[RecalledMemory], SearchMode]:
-    """One hybrid statement, with the connection's scan mode as it is and the given index terms."""
+    """One hybrid statement, with the connection's scan mode as it is and the query's terms as the
+    statistics see them (None: each one counted in the index)."""
     query = HybridQuery(table=TABLE, columns=f"t.id, t.content, t.source, t.metadata, t.created_at, {KEY_OF_ROW}",
                         text=text, vector=vector, model=model, limit=limit, min_score=min_score,
-                        rare_terms=rare_terms)
+                        terms=terms)
     query.filters.append(f"t.user_id = {query.params.add(user_id)}")
     in_scope = scope.predicate(query.params.add)
     if in_scope is not None:

@@ -228,10 +228,12 @@ async def search(
     tags: Sequence[str] | None, strategy_type: str | None, scope: Scope = ALL_ROWS,
 ) -> list[Pattern]:
     """The patterns in `scope` best matching `text` (and `vector`, made by `model`), best first."""
-    query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
-                        limit=limit)
-    query.filters.extend(_filters(query.params, tags, strategy_type, scope))
     async with database.connection() as conn:
+        # (how common each term is, for the keyword ranking; hnsw.iterative_scan stays as pooled)
+        terms = await database.statistics(TABLE).search_terms(conn, text)
+        query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
+                            limit=limit, terms=terms)
+        query.filters.extend(_filters(query.params, tags, strategy_type, scope))
         records, _mode = await hybrid_search(conn, query)
     return [_pattern(r) for r in records]
 

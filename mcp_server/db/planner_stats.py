@@ -19,7 +19,7 @@ import re
 import time
 
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
-from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, has_operators
+from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, SearchTerms, has_operators
 from mcp_server.db.projects import Scope
 
 # A lexeme in more than this share of rows is "common" (see the module docstring).
@@ -31,7 +31,13 @@ PLAIN_SCAN = "off"
 # (at 128 rows and 40 candidates: a share of 62.5% or more; about 6 standard deviations of margin).
 PLAIN_SCAN_MARGIN = 2.0
 MAX_CACHED_ROWS_SHARES = 1024
-_LEXEME = re.compile(r"'((?:[^']|'')*)'")
+_LEXEME = re.compile(r"'((?:[^'\\]|''|\\.)*)'")
+_ESCAPED = re.compile(r"''|\\.")  # how tsquery output escapes a quote or a backslash in a lexeme
+
+
+def tsquery_lexeme(lexeme: str) -> str:
+    """`lexeme` as a tsquery literal ('' and backslashes escaped, as tsquery input reads them)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 class TableStats:
@@ -42,6 +48,7 @@ class TableStats:
         self.table = table
         self.ttl_s = ttl_s
         self._shares: dict[str, float] = {}
+        self._rows = 0.0
         self._read_at = -ttl_s
         self._rows_shares: dict[tuple[str | None, str], tuple[float, float]] = {}
         self._project_shares: dict[int | None, tuple[float, float]] = {}
@@ -51,6 +58,9 @@ class TableStats:
         if now - self._read_at >= self.ttl_s:
             rows = await conn.fetch("SELECT lexeme, share FROM aletheia_term_shares($1::regclass)", self.table)
             self._shares = {r["lexeme"]: float(r["share"]) for r in rows}
+            # (pg_class is readable by every role: no function needed; -1 when never analyzed)
+            self._rows = max(0.0, float(await conn.fetchval(
+                "SELECT reltuples FROM pg_class WHERE oid = $1::regclass", self.table) or 0.0))
             self._read_at = now
         return self._shares
 
@@ -105,18 +115,27 @@ class TableStats:
 
         The same round trip sets the connection's hnsw.iterative_scan to `hnsw_scan` (PLAIN_SCAN or
         ITERATIVE_SCAN) for the search that follows."""
+        terms = await self.search_terms(conn, text, hnsw_scan=hnsw_scan)
+        return terms.rare if terms is not None else None
+
+    async def search_terms(self, conn: Connection, text: str, *,
+                           hnsw_scan: str = ITERATIVE_SCAN) -> SearchTerms | None:
+        """The lexemes of `text` with what the statistics say of them (see SearchTerms), or None
+        when the text has operators or no lexeme; sets hnsw.iterative_scan as `rare_terms` does."""
         if has_operators(text):
             await set_hnsw_scan(conn, hnsw_scan)
             return None
         shares = await self.shares(conn)
         query = await conn.fetchval(f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text, "
                                     "set_config('hnsw.iterative_scan', $2, false)", text, hnsw_scan)
-        lexemes = sorted({m.replace("''", "'") for m in _LEXEME.findall(query or "")},
+        lexemes = sorted({_ESCAPED.sub(lambda e: e.group()[0], m) for m in _LEXEME.findall(query or "")},
                          key=lambda lexeme: (shares.get(lexeme, 0.0), lexeme))
         if not lexemes:
             return None
         chosen = [lexeme for lexeme in lexemes if shares.get(lexeme, 0.0) <= COMMON_TERM_SHARE] or lexemes[:2]
-        return " & ".join("'" + lexeme.replace("'", "''") + "'" for lexeme in chosen)
+        return SearchTerms(lexemes=lexemes, shares=[shares.get(lexeme, 0.0) for lexeme in lexemes],
+                           indexed=[lexeme in chosen for lexeme in lexemes], rows=self._rows,
+                           rare=" & ".join(tsquery_lexeme(lexeme) for lexeme in chosen))
 
 
 async def set_hnsw_scan(conn: Connection, mode: str) -> None:
