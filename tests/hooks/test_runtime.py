@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,6 @@ from tests.hooks.runtime_helpers import (
     alive,
     hook_server_pids,
     payload,
-    runtime_dir,
     wait_until,
 )
 
@@ -53,12 +53,6 @@ from tests.hooks.runtime_helpers import (
 HEAVY_MODULES = ("mcp", "sqlalchemy", "asyncpg", "pydantic", "pydantic_settings", "typer", "rich", "numpy",
                  "anyio", "mcp_server.services", "mcp_server.settings", "mcp_server.app_context", "mcp_server.cli",
                  "mcp_server.hooks.server", "mcp_server.hooks.clients")
-
-
-@pytest.fixture
-def hooks(database_url: str, scratch_dir: Path) -> Iterator[HookRuntime]:
-    with runtime_dir() as runtime:
-        yield HookRuntime(database_url, scratch_dir / "data", runtime)
 
 
 @pytest.fixture
@@ -173,6 +167,19 @@ def test_sigterm_stops_the_server_while_its_embedder_is_still_loading(hooks: Hoo
     """A model load that does not return (offline, fastembed retries its download for ~40 s; here a model
     file that never finishes reading, as on a hung mount) runs in a thread nothing can interrupt: the
     server must end without waiting for it."""
+    with server_stuck_loading_its_model(hooks, repo, tmp_path) as (loading, pid):
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not alive(pid), timeout=15, what="the server to exit while its embedder loads")
+    assert loading.pid_files() == []
+    assert list(hooks.sockets_dir.glob("hooks-*.sock")) == []
+    assert "not waiting for 1 worker thread" in loading.server_log.read_text()
+
+
+@contextmanager
+def server_stuck_loading_its_model(hooks: HookRuntime, repo: Path, tmp_path: Path) -> Iterator[tuple[HookRuntime, int]]:
+    """A hook server whose embedder is stuck reading its model: the model files are FIFOs, held open
+    for writing and never written, so the loader's read blocks until the block ends. Yields the
+    runtime with that embedder and the server's pid."""
     model = tmp_path / "model"
     model.mkdir()
     for name in ("model.onnx", "model_optimized.onnx"):  # (fastembed reads the one its model lists)
@@ -180,17 +187,13 @@ def test_sigterm_stops_the_server_while_its_embedder_is_still_loading(hooks: Hoo
     loading = hooks.with_env(EMBEDDING_PROVIDER="fastembed", EMBEDDING_MODEL_PATH=str(model))
     answered(loading.run("session-start", payload("session-start", repo), repo))
     [pid] = loading.server_pids()
-    writer: list[int] = []  # held open, never written: the loader's read blocks until it is closed
+    writer: list[int] = []
     wait_until(lambda: _open_writer(model, writer), timeout=60, what="the embedder to open its model file")
     try:
-        os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not alive(pid), timeout=15, what="the server to exit while its embedder loads")
+        yield loading, pid
     finally:
         for fd in writer:
             os.close(fd)
-    assert loading.pid_files() == []
-    assert list(hooks.sockets_dir.glob("hooks-*.sock")) == []
-    assert "not waiting for 1 worker thread" in loading.server_log.read_text()
 
 
 def _open_writer(model: Path, opened: list[int]) -> bool:
@@ -468,16 +471,7 @@ def test_a_server_that_fails_while_its_embedder_loads_still_exits(hooks: HookRun
                                                                    tmp_path: Path) -> None:
     """The server fails (here: it can open no more files, so accepting a hook fails) while the embedder
     loads in a thread that never returns: it says why and exits, without waiting for that thread."""
-    model = tmp_path / "model"
-    model.mkdir()
-    for name in ("model.onnx", "model_optimized.onnx"):
-        os.mkfifo(model / name)
-    loading = hooks.with_env(EMBEDDING_PROVIDER="fastembed", EMBEDDING_MODEL_PATH=str(model))
-    answered(loading.run("session-start", payload("session-start", repo), repo))
-    [pid] = loading.server_pids()
-    writer: list[int] = []  # held open, never written: the loader's read blocks until it is closed
-    wait_until(lambda: _open_writer(model, writer), timeout=60, what="the embedder to open its model file")
-    try:
+    with server_stuck_loading_its_model(hooks, repo, tmp_path) as (loading, pid):
         open_fds = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
         lowest_free = min(set(range(len(open_fds) + 1)) - open_fds)
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, lowest_free))  # no new file from now on
@@ -485,9 +479,6 @@ def test_a_server_that_fails_while_its_embedder_loads_still_exits(hooks: HookRun
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(str(socket_file))  # (the kernel queues it; the server's accept fails)
             wait_until(lambda: not alive(pid), timeout=30, what="the failed server to exit while its embedder loads")
-    finally:
-        for fd in writer:
-            os.close(fd)
     assert "Too many open files" in loading.server_log.read_text()
 
 

@@ -6,7 +6,6 @@ its client reads; a payload it cannot use leaves stdout empty and one line in ho
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from mcp_server.hooks.protocol import EVENTS
 from tests.helpers import make_repository
-from tests.hooks.runtime_helpers import HookRuntime, runtime_dir
+from tests.hooks.runtime_helpers import HookRuntime
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The keys each client reads in a hook's stdout (its adapter's render; see the adapters' cited docs).
@@ -31,12 +30,6 @@ REFUSED = {("cursor", "beforeSubmitPrompt.json"), ("codex", "PreToolUse.bash.jso
 # Malformed payloads and the event they are sent as (tests/hooks/test_clients.py, for the adapters alone).
 MALFORMED = {"not-json.txt": "prompt", "array.json": "prompt", "wrong-types.json": "prompt",
              "missing-fields.json": "prompt", "file-without-path.json": "file", "not-a-file-tool.json": "file"}
-
-
-@pytest.fixture
-def hooks(database_url: str, scratch_dir: Path) -> Iterator[HookRuntime]:
-    with runtime_dir() as runtime:
-        yield HookRuntime(database_url, scratch_dir / "data", runtime)
 
 
 @pytest.fixture
