@@ -236,8 +236,9 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
       per user, and in scope), at most DF_CAP rows. N is the table's estimated rows.
     - Candidates (what bounds the cost): the newest PER_TERM_CANDIDATES rows (_ALONE without a
       query vector) of each indexed lexeme (the uncommon ones, planner_stats.py; at most
-      MAX_INDEXED_TERMS of them, the fewest rows first); without a query vector also the newest
-      LEX_ANY_CANDIDATES rows matching any lexeme, so that a query of common words still finds rows.
+      MAX_INDEXED_TERMS of them, the fewest rows first), and the newest LEX_CANDIDATES rows holding
+      every one of them; without a query vector also the newest LEX_ANY_CANDIDATES rows matching
+      any lexeme, so that a query of common words still finds rows.
     - Score: the sum over the lexemes a candidate holds of idf * tf * (k1 + 1) / (tf + k1 * (1 - b
       + b * len / avglen)): tf the lexeme's positions in the row, len the row's distinct lexemes
       (the length of its tsvector), avglen their mean over the candidates.
@@ -251,6 +252,12 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
     rows = q.terms.rows if q.terms is not None else 0.0
     table_rows = (f"{float(rows)}::float8" if rows > 0 else
                   f"(SELECT count(*) FROM (SELECT FROM {q.table} t WHERE {where} LIMIT {ROWS_CAP}) c)::float8")
+    # The rows holding every uncommon lexeme (the newest LEX_CANDIDATES): the best BM25 candidates,
+    # which the per-lexeme newest-first bounds alone could leave out when each lexeme has many newer rows.
+    every_term = ""
+    if q.terms is not None and q.terms.rare:
+        every_term = (f" UNION (SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
+                      f"{p.add(q.terms.rare)}::tsquery ORDER BY t.id DESC LIMIT {LEX_CANDIDATES})")
     any_term = ""
     if match_any:
         any_term = (f" UNION (SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
@@ -273,7 +280,7 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
                 SELECT c.id FROM weights w CROSS JOIN LATERAL (
                     SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ w.query
                     ORDER BY t.id DESC LIMIT {PER_TERM_CANDIDATES_ALONE if match_any else PER_TERM_CANDIDATES}) c
-                WHERE w.indexed{any_term})""",
+                WHERE w.indexed{every_term}{any_term})""",
         f"""docs AS MATERIALIZED (
                 SELECT t.id, length(t.content_tsv)::float8 AS len,
                        ts_filter(setweight(setweight(t.content_tsv, 'D'), 'A',

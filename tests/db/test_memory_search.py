@@ -120,3 +120,22 @@ async def test_term_weights_are_per_user(settings: Settings, database_url: str) 
         found = await search_lexical(conn, "tester", "kafka retry")
         # for this user kafka is in 1 row and retry in 41: the kafka row leads
         assert found[0] == "kafka consumer lag"
+
+
+async def test_an_old_row_holding_every_uncommon_word_is_found_under_many_newer_rows_of_each(
+    settings: Settings, database_url: str
+) -> None:
+    """Each word's candidates are its newest rows only: a row holding both, older than hundreds of
+    newer rows of each word (both still uncommon), must still be a candidate, and lead."""
+    async with open_app(settings, load_in_background=False) as app, app.database.connection() as conn:
+        await conn.execute("INSERT INTO memory_shards (user_id, content, content_hash) SELECT 'tester', "
+                           "'filler word ' || i, md5('f' || i) FROM generate_series(1, 14000) i")
+        await conn.execute("INSERT INTO memory_shards (user_id, content, content_hash) "
+                           "VALUES ('tester', 'alpha beta', md5('alpha beta'))")
+        for word in ("alpha", "beta"):
+            await conn.execute("INSERT INTO memory_shards (user_id, content, content_hash) SELECT 'tester', "
+                               f"'{word} note ' || i, md5('{word}' || i) FROM generate_series(1, 350) i")
+        owner = await asyncpg.connect(database_url)
+        await owner.execute("ANALYZE memory_shards")
+        await owner.close()
+        assert (await search_lexical(conn, "tester", "alpha beta"))[0] == "alpha beta"
