@@ -87,6 +87,16 @@ def working_directory(payload_cwd: str | None, cwd: str) -> str:
     return os.path.normpath(os.path.join(base, payload_cwd)) if payload_cwd else base
 
 
+class SessionPayload(Payload):
+    """What every event of Claude Code, Codex and Gemini CLI carries: the session and where it works."""
+
+    session_id: SessionId
+    cwd: PathText | None = None
+
+    def session(self, client: str, cwd: str) -> HookSession:
+        return HookSession(client, self.session_id, working_directory(self.cwd, cwd))
+
+
 def absolute_path(path: str, cwd: str) -> str:
     return os.path.normpath(os.path.join(cwd, os.path.expanduser(path)))
 

@@ -23,18 +23,16 @@ from mcp_server.hooks.clients.base import (
     PathText,
     Payload,
     PromptText,
-    SessionId,
+    SessionPayload,
     check_event,
     file_touch,
     render_hook_specific,
     validate,
-    working_directory,
 )
 from mcp_server.services.hook_events import (
     FileTouch,
     HookEvent,
     HookResult,
-    HookSession,
     PromptSubmit,
     SessionStart,
     Turn,
@@ -46,9 +44,7 @@ FILE_TOOLS: dict[str, Literal["read", "write", "edit"]] = {
     "Read": "read", "Write": "write", "Edit": "edit", "MultiEdit": "edit"}
 
 
-class Common(Payload):
-    session_id: SessionId
-    cwd: PathText | None = None
+class Common(SessionPayload):
     transcript_path: PathText | None = None
 
 
@@ -88,13 +84,13 @@ class ClaudeCodeAdapter:
         check_event(NAME, event, ("session-start", "prompt", "file", "stop"))
         if event == "session-start":
             start = validate(SessionStartPayload, payload, client=NAME, event=event)
-            return SessionStart(self._session(start, cwd), source=start.source)
+            return SessionStart(start.session(NAME, cwd), source=start.source)
         if event == "prompt":
             prompt = validate(PromptPayload, payload, client=NAME, event=event)
-            return PromptSubmit(self._session(prompt, cwd), prompt=prompt.prompt, prompt_id=prompt.prompt_id)
+            return PromptSubmit(prompt.session(NAME, cwd), prompt=prompt.prompt, prompt_id=prompt.prompt_id)
         if event == "file":
             touch = validate(FilePayload, payload, client=NAME, event=event)
-            return file_touch(NAME, self._session(touch, cwd), touch.tool_name, touch.tool_input.file_path, FILE_TOOLS,
+            return file_touch(NAME, touch.session(NAME, cwd), touch.tool_name, touch.tool_input.file_path, FILE_TOOLS,
                               prompt_id=touch.prompt_id)
         stop = validate(StopPayload, payload, client=NAME, event=event)
         turn = self._turn(stop.transcript_path, stop.prompt_id) if stop.transcript_path else None
@@ -103,7 +99,7 @@ class ClaudeCodeAdapter:
             # The last reply may not be flushed to the transcript yet (seen in the end-to-end test,
             # after earlier replies of the turn were): the payload has it.
             turn = replace(turn, assistant_text="\n\n".join(t for t in (turn.assistant_text, last) if t))
-        return TurnEnd(self._session(stop, cwd), turn=turn, prompt_id=stop.prompt_id)
+        return TurnEnd(stop.session(NAME, cwd), turn=turn, prompt_id=stop.prompt_id)
 
     def render(self, event: HookEvent, result: HookResult) -> str:
         return render_hook_specific(event, result, {SessionStart: "SessionStart", PromptSubmit: "UserPromptSubmit",
@@ -120,6 +116,3 @@ class ClaudeCodeAdapter:
                 return turn
             time.sleep(TRANSCRIPT_POLL_S)
 
-    @staticmethod
-    def _session(payload: Common, cwd: str) -> HookSession:
-        return HookSession(NAME, payload.session_id, working_directory(payload.cwd, cwd))

@@ -27,18 +27,16 @@ from mcp_server.hooks.clients.base import (
     PathText,
     Payload,
     PromptText,
-    SessionId,
+    SessionPayload,
     check_event,
     file_touch,
     render_hook_specific,
     validate,
-    working_directory,
 )
 from mcp_server.services.hook_events import (
     FileTouch,
     HookEvent,
     HookResult,
-    HookSession,
     PromptSubmit,
     SessionStart,
     TurnEnd,
@@ -50,9 +48,7 @@ PATCH_FILE = re.compile(r"^\*\*\* (Add|Update) File: (.+?)\s*$", re.MULTILINE)
 MAX_PATCH_CHARS = 10_000_000
 
 
-class Common(Payload):
-    session_id: SessionId
-    cwd: PathText | None = None
+class Common(SessionPayload):
     transcript_path: PathText | None = None
     model: str | None = None
 
@@ -96,10 +92,10 @@ class CodexAdapter:
         check_event(NAME, event, ("session-start", "prompt", "file", "stop"))
         if event == "session-start":
             start = validate(SessionStartPayload, payload, client=NAME, event=event)
-            return SessionStart(self._session(start, cwd), source=start.source)
+            return SessionStart(start.session(NAME, cwd), source=start.source)
         if event == "prompt":
             prompt = validate(PromptPayload, payload, client=NAME, event=event)
-            return PromptSubmit(self._session(prompt, cwd), prompt=prompt.prompt, prompt_id=prompt.turn_id)
+            return PromptSubmit(prompt.session(NAME, cwd), prompt=prompt.prompt, prompt_id=prompt.turn_id)
         if event == "file":
             touch = validate(FilePayload, payload, client=NAME, event=event)
             if touch.tool_name not in PATCH_TOOLS:
@@ -110,7 +106,7 @@ class CodexAdapter:
                 raise HookInputError("the codex apply_patch input names no file (no '*** Add File:' or "
                                      "'*** Update File:' line)")
             path, action = found
-            return file_touch(NAME, self._session(touch, cwd), "apply_patch", path, {"apply_patch": action},
+            return file_touch(NAME, touch.session(NAME, cwd), "apply_patch", path, {"apply_patch": action},
                               prompt_id=touch.turn_id)
         stop = validate(StopPayload, payload, client=NAME, event=event)
         turn = transcripts.read_codex_turn(stop.transcript_path, stop.turn_id) if stop.transcript_path else None
@@ -119,12 +115,9 @@ class CodexAdapter:
                 turn = replace(turn, assistant_text=stop.last_assistant_message)
             if turn.model is None and stop.model:
                 turn = replace(turn, model=stop.model)
-        return TurnEnd(self._session(stop, cwd), turn=turn, prompt_id=stop.turn_id)
+        return TurnEnd(stop.session(NAME, cwd), turn=turn, prompt_id=stop.turn_id)
 
     def render(self, event: HookEvent, result: HookResult) -> str:
         return render_hook_specific(event, result, {SessionStart: "SessionStart", PromptSubmit: "UserPromptSubmit",
                                                     FileTouch: "PreToolUse"})
 
-    @staticmethod
-    def _session(payload: Common, cwd: str) -> HookSession:
-        return HookSession(NAME, payload.session_id, working_directory(payload.cwd, cwd))

@@ -27,18 +27,16 @@ from mcp_server.hooks.clients.base import (
     PathText,
     Payload,
     PromptText,
-    SessionId,
+    SessionPayload,
     capped,
     check_event,
     file_touch,
     validate,
-    working_directory,
 )
 from mcp_server.services.hook_events import (
     FileTouch,
     HookEvent,
     HookResult,
-    HookSession,
     PromptSubmit,
     SessionStart,
     Turn,
@@ -50,9 +48,7 @@ FILE_TOOLS: dict[str, Literal["read", "write", "edit"]] = {
     "read_file": "read", "write_file": "write", "replace": "edit"}
 
 
-class Common(Payload):
-    session_id: SessionId
-    cwd: PathText | None = None
+class Common(SessionPayload):
     hook_event_name: str | None = None
     timestamp: str | None = pydantic.Field(default=None, max_length=100)
 
@@ -87,23 +83,23 @@ class GeminiAdapter:
         check_event(NAME, event, ("session-start", "prompt", "file", "stop"))
         if event == "session-start":
             start = validate(SessionStartPayload, payload, client=NAME, event=event)
-            return SessionStart(self._session(start, cwd), source=start.source)
+            return SessionStart(start.session(NAME, cwd), source=start.source)
         if event == "prompt":
             prompt = validate(PromptPayload, payload, client=NAME, event=event)
-            return PromptSubmit(self._session(prompt, cwd), prompt=prompt.prompt)
+            return PromptSubmit(prompt.session(NAME, cwd), prompt=prompt.prompt)
         if event == "file":
             touch = validate(FilePayload, payload, client=NAME, event=event)
             path = touch.tool_input.file_path or touch.tool_input.absolute_path
             if path is None:
                 raise HookInputError("the gemini file hook payload is invalid (tool_input.file_path: Field required)")
-            touched = file_touch(NAME, self._session(touch, cwd), touch.tool_name, path, FILE_TOOLS)
+            touched = file_touch(NAME, touch.session(NAME, cwd), touch.tool_name, path, FILE_TOOLS)
             if touch.hook_event_name == "AfterTool" and touched.new_file:
                 # After the tool ran the file exists; only BeforeTool may see a new file.
                 touched = FileTouch(touched.session, touched.file_path, touched.tool, touched.action)
             return touched
         stop = validate(StopPayload, payload, client=NAME, event=event)
         turn = Turn(prompt=stop.prompt, assistant_text=stop.prompt_response, ended_at=_moment(stop.timestamp))
-        return TurnEnd(self._session(stop, cwd), turn=turn)
+        return TurnEnd(stop.session(NAME, cwd), turn=turn)
 
     def render(self, event: HookEvent, result: HookResult) -> str:
         if result.empty or isinstance(event, TurnEnd):
@@ -119,9 +115,6 @@ class GeminiAdapter:
         return json.dumps({"hookSpecificOutput": {"hookEventName": name, "additionalContext": capped(result.context)}},
                           ensure_ascii=False)
 
-    @staticmethod
-    def _session(payload: Common, cwd: str) -> HookSession:
-        return HookSession(NAME, payload.session_id, working_directory(payload.cwd, cwd))
 
 
 def _moment(timestamp: str | None) -> datetime | None:
