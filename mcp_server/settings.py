@@ -196,7 +196,8 @@ class Settings(BaseSettings):
     embedding_cache_dir: Path | None = Field(
         default=None,
         validation_alias=AliasChoices("FASTEMBED_CACHE_PATH", "EMBEDDING_CACHE_DIR", "embedding_cache_dir"),
-        description="fastembed's model cache (Hugging Face layout); a pre-filled cache works offline.",
+        description="fastembed's model cache (Hugging Face layout; default: fastembed/ in the user's cache "
+                    "directory, ~/.cache/aletheia/fastembed on Linux); a pre-filled cache works offline.",
     )
     embedding_timeout_s: float = Field(
         default=10.0, gt=0, le=600, validation_alias=_env("EMBEDDING_TIMEOUT_S"),

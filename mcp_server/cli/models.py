@@ -19,8 +19,9 @@ app = typer.Typer(help="Embedding models: fetch the configured one for offline u
 @app.command()
 def download(
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Download into this directory instead of FASTEMBED_CACHE_PATH (or fastembed's "
-                                  "default cache), e.g. to prepare a copy for another machine."),
+        None, "--cache-dir", help="Download into this directory instead of FASTEMBED_CACHE_PATH (or the default "
+                                  "cache, `fastembed` in the user's cache directory), e.g. to prepare a copy for "
+                                  "another machine."),
 ) -> None:
     """Download the configured fastembed model into its cache, check that it loads, print where it is."""
     from mcp_server.embeddings.fastembed_cache import cache_dir as resolve_cache_dir
@@ -43,7 +44,11 @@ def download(
 
     cache = resolve_cache_dir(cache_dir or settings.embedding_cache_dir)
     fetched = run(_fetch_and_load(model, settings.embedding_dim, cache))
-    if fetched.downloaded:
+    if fetched.copied_from is not None:
+        out.print(f'Copied "{model}" from the old cache at {fetched.copied_from} (in the temporary directory, which '
+                  f"may be emptied) into the fastembed cache at {fetched.cache}; it loads. The old copy can be "
+                  "deleted.", highlight=False, soft_wrap=True)
+    elif fetched.downloaded:
         out.print(f'Downloaded "{model}" into the fastembed cache at {fetched.cache}; it loads.', highlight=False,
                   soft_wrap=True)
     else:

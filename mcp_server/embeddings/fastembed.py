@@ -18,8 +18,8 @@ import numpy as np
 from mcp_server.embeddings.base import short_reason
 from mcp_server.embeddings.fastembed_cache import (
     cache_dir,
+    cache_holding,
     download,
-    find_cached,
     how_to_fetch,
     hub_offline,
     text_embedding_class,
@@ -83,7 +83,8 @@ class FastEmbedEmbedder(LocalModelEmbedder):
                 ) from exc
 
         cache = cache_dir(self._cache_dir)
-        if find_cached(self.model, cache) is None:
+        holding = cache_holding(self.model, cache)  # (possibly the old default, in the temporary directory)
+        if holding is None:
             if self._cache_dir or hub_offline():
                 # The user said where the model is, or that there is no network: never try a download.
                 why = "FASTEMBED_CACHE_PATH is set" if self._cache_dir else "HF_HUB_OFFLINE is set"
@@ -92,6 +93,8 @@ class FastEmbedEmbedder(LocalModelEmbedder):
                     f"downloaded). {how_to_fetch(cache)}"
                 )
             download(self.model, cache)  # one attempt; raises with the reason and the remedy
+        else:
+            cache = holding
         try:
             return text_embedding(cache_dir=str(cache), **kwargs)
         except Exception as exc:

@@ -7,7 +7,14 @@ one) and recall falls back to keywords. A failed load is retried with backoff.
 
 Loaded is not the same as working: an API that is down, or a key that was revoked, fails every
 call of a loaded embedder. So each call's outcome is recorded, and `status()` says `degraded`
-(with the latest error) from the first failed call until the next one succeeds.
+(with the latest error) after DEGRADED_AFTER_FAILURES consecutive failed calls (one timeout under
+load is a blip, not an outage; but the first failure already counts when no call has ever
+succeeded) until the next one succeeds. While degraded, calls skip the embedder at once (writes
+are stored without a vector, recall uses keywords, as on a failure) instead of each waiting up
+to EMBEDDING_TIMEOUT_S on an API that hangs: one call per backoff interval (PROBE_FIRST_DELAY_S,
+doubling up to PROBE_MAX_DELAY_S) still tries it, and the first that succeeds makes it ready.
+An embedder that answers at once but wrongly (invalid vectors) is not skipped: nothing is waited
+for, and each call keeps reporting its error to the caller.
 """
 
 from __future__ import annotations
@@ -30,11 +37,18 @@ logger = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (30.0, 120.0, 600.0)
 BACKFILL_INTERVAL_S = 60.0  # how often a ready server looks for rows an outage left without a vector
+# Consecutive failed calls that make a working embedder `degraded` (candidates for settings).
+DEGRADED_AFTER_FAILURES = 2
+# While degraded, one call tries the embedder this long after the last failure, doubling up to the maximum.
+PROBE_FIRST_DELAY_S = 5.0
+PROBE_MAX_DELAY_S = 60.0
 T = TypeVar("T")
 
 
 class EmbedderRuntime:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
+                 clock: Callable[[], float] | None = None) -> None:
+        """`clock` (seconds, monotonic) times the probes while degraded: the event loop's clock by default."""
         self.settings = settings
         self._embedder: Embedder = embedder or create_embedder(settings)
         self._loaded = anyio.Event()  # set after every finished load attempt
@@ -43,7 +57,7 @@ class EmbedderRuntime:
         self._attempt: anyio.Event | None = None  # set when the load attempt under way ends
         self._detail: str | None = "loading the model"
         self.on_ready: list[Callable[[], Awaitable[None]]] = []
-        self._calls = CallOutcomes()
+        self._calls = CallOutcomes(clock or anyio.current_time)
 
     @property
     def model(self) -> str:
@@ -58,7 +72,7 @@ class EmbedderRuntime:
         detail = None if self._ready else self._detail
         if not self._ready:
             state = "loading" if not self._loaded.is_set() else "failed"
-        elif calls.failures:
+        elif calls.degraded:
             state, detail = "degraded", calls.describe()
         else:
             state = "ready"
@@ -133,7 +147,7 @@ class EmbedderRuntime:
         try:
             vectors = await self._embedder.embed_documents(texts)
         except (EmbeddingUnavailableError, InvalidEmbeddingError) as exc:
-            self._calls.failed(str(exc))
+            self._calls.failed(str(exc), outage=isinstance(exc, EmbeddingUnavailableError))
             raise
         self._calls.succeeded()
         return vectors
@@ -142,6 +156,16 @@ class EmbedderRuntime:
         embedder = await self._available()
         if embedder is None:
             return None
+        probe = self._calls.admit()
+        if probe is None:  # degraded, and no probe is due: fail fast, the caller falls back as on a failure
+            return None
+        try:
+            return await self._timed_call(embedder, call)
+        finally:
+            if probe:
+                self._calls.probe_ended()
+
+    async def _timed_call(self, embedder: Embedder, call: Callable[[Embedder], Awaitable[T]]) -> T | None:
         try:
             with anyio.fail_after(self.settings.embedding_timeout_s):
                 result = await call(embedder)
@@ -155,10 +179,10 @@ class EmbedderRuntime:
             self._calls.failed(str(exc))
             return None
         except InvalidEmbeddingError as exc:  # the caller reports it; the embedder is no less broken
-            self._calls.failed(str(exc))
+            self._calls.failed(str(exc), outage=False)
             raise
         except Exception as exc:  # a provider bug: the call fails, and status must say so too
-            self._calls.failed(f"the embedder failed: {short_reason(exc)}")
+            self._calls.failed(f"the embedder failed: {short_reason(exc)}", outage=False)
             raise
         self._calls.succeeded()
         return result
@@ -168,21 +192,62 @@ class EmbedderRuntime:
 
 
 class CallOutcomes:
-    """What the latest embedding calls did: failures since the last success, and when."""
+    """What the latest embedding calls did (failures since the last success, and when), whether that makes
+    the embedder degraded, and, while it is, which call may probe it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.failures = 0
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
         self.last_success_at: datetime | None = None
+        self._clock = clock
+        self._threshold = DEGRADED_AFTER_FAILURES  # (read now: tests shorten the module's values)
+        self._first_delay, self._max_delay = PROBE_FIRST_DELAY_S, PROBE_MAX_DELAY_S
+        self._delay = self._first_delay
+        self._next_probe_at = 0.0
+        self._probing = False
+        self._outage = False  # whether the latest failure was one of reaching the embedder
 
-    def failed(self, error: str) -> None:
+    @property
+    def degraded(self) -> bool:
+        """DEGRADED_AFTER_FAILURES failures in a row; or one, when no call ever succeeded (nothing says it works)."""
+        if self.last_success_at is None:
+            return self.failures >= 1
+        return self.failures >= self._threshold
+
+    def admit(self) -> bool | None:
+        """May a call use the embedder now? False: yes, as usual; True: yes, as the probe of a degraded
+        embedder (call probe_ended() after it); None: no, it is degraded by an outage and no probe is due.
+
+        Only an outage (the API down or hanging, a timeout) is skipped: an embedder that answers at once,
+        but wrongly (invalid vectors, a provider bug), keeps being asked, and its calls keep reporting it."""
+        if not self.degraded or not self._outage:
+            return False
+        if self._probing or self._clock() < self._next_probe_at:
+            return None
+        self._probing = True
+        return True
+
+    def probe_ended(self) -> None:
+        """After the probe's outcome was recorded: still degraded, the next probe waits twice as long."""
+        self._probing = False
+        if self.degraded:
+            self._delay = min(self._delay * 2, self._max_delay)
+            self._next_probe_at = self._clock() + self._delay
+
+    def failed(self, error: str, *, outage: bool = True) -> None:
+        """One failed call; `outage`: it could not reach the embedder or timed out (not a wrong answer)."""
+        was_degraded = self.degraded
         self.failures += 1
-        self.last_error, self.last_error_at = error, datetime.now(UTC)
+        self.last_error, self.last_error_at, self._outage = error, datetime.now(UTC), outage
+        if self.degraded and not was_degraded:  # the first probe comes one delay after the outage began
+            self._delay = self._first_delay
+            self._next_probe_at = self._clock() + self._delay
 
     def succeeded(self) -> None:
         self.failures = 0
         self.last_success_at = datetime.now(UTC)
+        self._delay = self._first_delay
 
     def describe(self) -> str:
         """The degraded state in a sentence a person can act on."""
@@ -190,6 +255,12 @@ class CallOutcomes:
         when = self.last_error_at.isoformat(timespec="seconds") if self.last_error_at else "?"
         success = (f"the last success was at {self.last_success_at.isoformat(timespec='seconds')}"
                    if self.last_success_at else "no call has succeeded since the server started")
-        return (f"{count} failed (last at {when}; {success}): {self.last_error}. Meanwhile writes are stored "
-                "without a vector and recall uses keywords; the state returns to ready with the next call that "
-                "succeeds, and a background job then embeds the rows stored meanwhile.")
+        if self._outage:
+            meanwhile = ("Meanwhile writes are stored without a vector and recall uses keywords, without waiting for "
+                         f"the embedder: one call tries it again after {self._delay:g} s (the wait doubles up to "
+                         f"{self._max_delay:g} s while it fails).")
+        else:
+            meanwhile = "Meanwhile every call still asks the embedder, and reports its error."
+        return (f"{count} failed (last at {when}; {success}): {self.last_error}. {meanwhile} The state returns to "
+                "ready with the first call that succeeds, and a background job then embeds the rows stored "
+                "without a vector meanwhile.")

@@ -12,9 +12,9 @@ from tests.helpers import clean_env, free_port
 
 
 def doctor(cwd: Path, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """doctor without network: Hugging Face at a closed local port, fastembed's default cache in `cwd`."""
+    """doctor without network: Hugging Face at a closed local port, the default cache in `cwd`/xdg."""
     environment = clean_env(DATABASE_URL=database_url, HF_ENDPOINT="http://127.0.0.1:1", TMPDIR=str(cwd),
-                            COLUMNS="400", **env)
+                            XDG_CACHE_HOME=str(cwd / "xdg"), COLUMNS="400", **env)
     for name in ("HF_HUB_OFFLINE", "FASTEMBED_CACHE_PATH", "EMBEDDING_MODEL_PATH", "EMBEDDING_CACHE_DIR"):
         if name not in env:
             environment.pop(name, None)
@@ -27,7 +27,7 @@ def test_default_model_missing_offline_fails_and_says_how_to_fetch_it(database_u
     assert result.returncode == 1
     line = next(line for line in result.stdout.splitlines() if "embedder" in line)
     assert line.startswith("FAIL embedder: The fastembed model \"BAAI/bge-small-en-v1.5\" is not in the cache at "
-                           f"{cli_cwd / 'fastembed_cache'}")
+                           f"{cli_cwd / 'xdg' / 'aletheia' / 'fastembed'}")
     assert "aletheia-mcp models download" in line and "FASTEMBED_CACHE_PATH" in line
     assert "1 problem(s) found." in result.stdout  # the database is fine
     assert "ERROR" not in result.stderr and "Traceback" not in result.stderr

@@ -16,7 +16,8 @@ MODEL = "BAAI/bge-small-en-v1.5"
 
 def models_download(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The command without network: Hugging Face at a closed local port, and no HF_HUB_OFFLINE unless given."""
-    environment = clean_env(HF_ENDPOINT="http://127.0.0.1:1", COLUMNS="400", TMPDIR=str(cwd), **env)
+    environment = clean_env(HF_ENDPOINT="http://127.0.0.1:1", COLUMNS="400", TMPDIR=str(cwd),
+                            XDG_CACHE_HOME=str(cwd / "xdg"), **env)
     for name in ("HF_HUB_OFFLINE", "FASTEMBED_CACHE_PATH", "EMBEDDING_MODEL_PATH", "EMBEDDING_CACHE_DIR"):
         if name not in env:
             environment.pop(name, None)
@@ -27,7 +28,7 @@ def models_download(cwd: Path, *args: str, **env: str) -> subprocess.CompletedPr
 def test_offline_it_fails_with_the_reason_and_what_to_do(cli_cwd: Path) -> None:
     result = models_download(cli_cwd)
     assert result.returncode == 1, result.stdout + result.stderr
-    cache = cli_cwd / "fastembed_cache"  # fastembed's default cache, in the temporary directory
+    cache = cli_cwd / "xdg" / "aletheia" / "fastembed"  # the default cache, in the user's cache directory
     assert f'"{MODEL}" is not in the cache at {cache} and could not be downloaded' in result.stderr
     assert "Hugging Face is unreachable: ConnectError" in result.stderr
     assert "HTTPS_PROXY" in result.stderr and "FASTEMBED_CACHE_PATH" in result.stderr

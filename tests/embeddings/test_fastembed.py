@@ -70,8 +70,10 @@ except EmbeddingUnavailableError as exc:
 
 def offline_environment(tmp_path: Path) -> dict[str, str]:
     """The default settings on a machine without network: Hugging Face unreachable (a closed local
-    port), no HF_HUB_OFFLINE, no cache configured (fastembed's default cache, in TMPDIR, is empty)."""
-    environment = clean_env(TMPDIR=str(tmp_path), HF_ENDPOINT="http://127.0.0.1:1")
+    port), no HF_HUB_OFFLINE, no cache configured (the default cache, in XDG_CACHE_HOME, is empty, and
+    so is the old one in TMPDIR)."""
+    environment = clean_env(TMPDIR=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "xdg"),
+                            HF_ENDPOINT="http://127.0.0.1:1")
     for name in ("HF_HUB_OFFLINE", "FASTEMBED_CACHE_PATH", "EMBEDDING_MODEL_PATH", "EMBEDDING_CACHE_DIR"):
         environment.pop(name, None)
     return environment
@@ -81,7 +83,7 @@ def test_default_model_offline_fails_at_once_quietly_and_says_how_to_fetch_it(tm
     """Before: three download attempts sleeping 3, 9 and 27 s, with fastembed's ERROR lines on stderr."""
     result = subprocess.run([sys.executable, "-c", OFFLINE_LOAD], env=offline_environment(tmp_path),
                             capture_output=True, text=True, timeout=30)  # (a guard: the retries took ~40 s)
-    cache = tmp_path / "fastembed_cache"
+    cache = tmp_path / "xdg" / "aletheia" / "fastembed"
     assert f'"{MODEL}" is not in the cache at {cache} and could not be downloaded' in result.stdout
     assert "Hugging Face is unreachable: ConnectError" in result.stdout
     assert "aletheia-mcp models download" in result.stdout and "FASTEMBED_CACHE_PATH" in result.stdout

@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 
 from mcp_server.server import create_server
+from mcp_server.services import embedding_runtime
 from mcp_server.settings import Settings
 from tests.fake_embeddings_api import Reply, running_api
 from tests.helpers import call, free_port, make_settings
@@ -37,7 +38,10 @@ async def test_an_api_at_a_closed_port_is_not_reported_ready(database_url: str, 
     assert "no call has succeeded since the server started" in embedder["detail"]
 
 
-async def test_degraded_while_calls_fail_then_ready_again(database_url: str, tmp_path: Path) -> None:
+async def test_degraded_while_calls_fail_then_ready_again(database_url: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every call probes the degraded embedder at once (no backoff: tests/services/test_embedding_runtime.py).
+    monkeypatch.setattr(embedding_runtime, "PROBE_FIRST_DELAY_S", 0.0)
     with running_api(DIM) as api:
         settings = api_settings(database_url, tmp_path, api.base_url)
         async with Client(create_server(settings)) as client:
