@@ -76,7 +76,7 @@ def test_a_named_file_replaces_the_default_and_empty_means_none(
     monkeypatch.setenv("ALETHEIA_ENV_FILE", str(named))
     assert (Settings().hnsw_ef_search, Settings().env_file) == (55, named)
     monkeypatch.setenv("ALETHEIA_ENV_FILE", "")
-    assert (Settings().hnsw_ef_search, Settings().env_file) == (128, None)
+    assert (Settings().hnsw_ef_search, Settings().env_file) == (Settings.model_fields["hnsw_ef_search"].default, None)
 
 
 def test_a_named_file_that_is_missing_is_an_error(bare_environment: Path, tmp_path: Path,

@@ -41,9 +41,11 @@ from mcp_server.db.embedded import (
 from mcp_server.db.engine import (
     Connection,
     DatabaseTarget,
+    act_as_login_role,
     describe_connect_error,
     open_pool,
     resolve_target,
+    restore_search_settings,
     single_connection,
 )
 from mcp_server.db.errors import driver_errors_translated
@@ -149,8 +151,12 @@ class Database:
                    connect_timeout_s=settings.db_connect_timeout_s)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection acting for the calling user, for the length of the block."""
+    async def connection(self, *, search: bool = False) -> AsyncIterator[Connection]:
+        """A pooled connection acting for the calling user, for the length of the block.
+
+        `search`: the block starts by setting the HNSW scan mode and the plan mode for its search
+        (planner_stats.TableStats.search_terms or set_hnsw_scan); any other block gets the pool's
+        settings back first if the connection's last search changed them."""
         if not self.health.available and self._pgdata is not None and self._supervised:
             if self.health.attempts == 0:  # the first restart is under way: it rarely takes a second
                 await self.health.wait_first_attempt(EMBEDDED_RESTART_WAIT_S)
@@ -159,6 +165,8 @@ class Database:
         try:
             with driver_errors_translated():
                 async with self._pool.acquire() as conn:
+                    if not search:
+                        await restore_search_settings(conn)
                     yield conn
         except ConnectionLostError as exc:
             await self._pool.expire_connections()  # the others in the pool are likely stale too
@@ -174,7 +182,7 @@ class Database:
         async with self.connection() as conn:
             # For this block only: the pool's reset on release and its setup on the next acquire
             # make the connection act for a user again.
-            await conn.execute("RESET ROLE; RESET aletheia.user_id")
+            await act_as_login_role(conn)
             yield conn
 
     async def supervise(self) -> None:

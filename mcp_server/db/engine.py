@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import socket
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -48,6 +49,10 @@ _ACCEPTED_SCHEMES = {
 # hnsw.iterative_scan of pooled connections: set on connect, restored on release (a search may
 # turn it off for itself, db.planner_stats.TableStats.hnsw_scan_mode).
 ITERATIVE_SCAN = "relaxed_order"
+# plan_cache_mode: every connection plans each statement for its parameters (see _connection_setup);
+# a search that gains nothing from it runs with a generic plan (db.planner_stats.search_terms).
+CUSTOM_PLAN = "force_custom_plan"
+GENERIC_PLAN = "force_generic_plan"
 
 # GIN pending-list size of pooled connections (single-row writes): db/upkeep.py explains it.
 INTERACTIVE_GIN_PENDING_LIST_LIMIT = "64kB"
@@ -197,7 +202,7 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
         # A small GIN pending list keeps full-text lookups fast under single-row writes (db.upkeep).
         await conn.execute(
             f"SET hnsw.ef_search = {int(settings.hnsw_ef_search)}; SET hnsw.iterative_scan = {ITERATIVE_SCAN}; "
-            "SET plan_cache_mode = force_custom_plan; "
+            f"SET plan_cache_mode = {CUSTOM_PLAN}; "
             f"SET gin_pending_list_limit = '{INTERACTIVE_GIN_PENDING_LIST_LIMIT}'"
         )
 
@@ -208,22 +213,75 @@ def _connection_setup(settings: Settings) -> Callable[[asyncpg.Connection], Awai
 APP_ROLE = "aletheia_app"
 
 
+@dataclass
+class _SessionState:
+    """What a pooled connection's session is set to (db.engine sets it, and only when it changes)."""
+
+    user: str | None = None  # acting for this user as APP_ROLE; None: the login role
+    scan: str = ITERATIVE_SCAN  # hnsw.iterative_scan
+    plan: str = CUSTOM_PLAN  # plan_cache_mode
+
+
+# Per raw connection (a pool hands out proxies of it; `reset` gets the connection itself).
+_SESSIONS: weakref.WeakKeyDictionary[asyncpg.Connection, _SessionState] = weakref.WeakKeyDictionary()
+
+
+def _session(conn: Connection) -> _SessionState:
+    # (asyncpg's PoolConnectionProxy keeps the connection as _con)
+    raw: asyncpg.Connection[asyncpg.Record] = getattr(conn, "_con", None) or conn  # type: ignore[assignment]
+    state = _SESSIONS.get(raw)
+    if state is None:
+        state = _SESSIONS[raw] = _SessionState()
+    return state
+
+
+def note_scan_mode(conn: Connection, mode: str, plan: str | None = None) -> None:
+    """Record that the connection's hnsw.iterative_scan was set to `mode` (and its plan_cache_mode
+    to `plan`) for one search (db.planner_stats), so that the release sets them back (only then)."""
+    state = _session(conn)
+    state.scan = mode
+    if plan is not None:
+        state.plan = plan
+
+
+async def act_as_login_role(conn: Connection) -> None:
+    """Drop the acting user (row-level security then lets the login role through): the
+    maintenance path. The next acquisition acts for a user again."""
+    await conn.execute("RESET ROLE; RESET aletheia.user_id")
+    _session(conn).user = None
+
+
 def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
     async def setup(conn: asyncpg.Connection) -> None:
         # Every connection handed out works as the app role for the acting user; row-level
-        # security then limits it to that user's rows, whatever SQL runs.
-        # One round trip: set_config('role', ...) is SET ROLE.
-        await conn.fetchval("SELECT set_config('role', $1, false), set_config('aletheia.user_id', $2, false)",
-                            APP_ROLE, current_user_id(default_user))
+        # security then limits it to that user's rows, whatever SQL runs. The setting stays on the
+        # connection between acquisitions (a round trip saved on each: on stdio there is one user)
+        # and changes whenever another user acquires it: no acquisition acts with another's setting.
+        state, user = _session(conn), current_user_id(default_user)
+        if state.user != user:
+            # One round trip: set_config('role', ...) is SET ROLE.
+            await conn.fetchval("SELECT set_config('role', $1, false), set_config('aletheia.user_id', $2, false)",
+                                APP_ROLE, user)
+            state.user = user
 
     return setup
 
 
-async def _forget_user(conn: asyncpg.Connection) -> None:
-    # Instead of asyncpg's default RESET ALL (which would also drop the HNSW session settings made
-    # in init): clear exactly what `setup` set, so no user's setting outlives its acquisition, and
-    # turn iterative scans back on in case a search turned them off (db.planner_stats).
-    await conn.execute(f"RESET ROLE; RESET aletheia.user_id; SET hnsw.iterative_scan = {ITERATIVE_SCAN}")
+async def restore_search_settings(conn: Connection) -> None:
+    """Turn iterative scans and custom plans back on when the connection's last search turned them
+    off (db.planner_stats): for any statement but a search, which sets both itself. A round trip
+    only then (Database.connection calls it on acquisition)."""
+    state = _session(conn)
+    if state.scan != ITERATIVE_SCAN or state.plan != CUSTOM_PLAN:
+        await conn.execute(f"SET hnsw.iterative_scan = {ITERATIVE_SCAN}; SET plan_cache_mode = {CUSTOM_PLAN}")
+        state.scan, state.plan = ITERATIVE_SCAN, CUSTOM_PLAN
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    # Instead of asyncpg's default RESET ALL on release, which would drop the HNSW settings made
+    # in init and the acting user `setup` keeps (asyncpg still rolls back an open transaction).
+    # What a search changed is restored on the next acquisition that is not a search.
+    return None
 
 
 async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool = True,
@@ -240,7 +298,7 @@ async def open_pool(target: DatabaseTarget, settings: Settings, *, scoped: bool 
         "max_size": settings.db_pool_max_size,
         "timeout": settings.db_connect_timeout_s,
         "init": _connection_setup(settings),
-        "reset": _forget_user,
+        "reset": _keep_session,
     }
     if scoped:
         options["setup"] = _act_for_user(settings.user_id)

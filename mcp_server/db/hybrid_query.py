@@ -8,14 +8,12 @@ terms to ask the index for) is decided in planner_stats.py; each table's search 
   vectors, see `vectors.indexed_vector`), restricted to rows whose vector was made by the
   current model. `hnsw.iterative_scan` (ITERATIVE_SCAN on every pooled connection) keeps the
   index scan going when filters reject rows, so filtered queries still return `limit` rows.
-- Keyword side (`_bm25_keywords`): BM25 over the query's lexemes, ORed: rare lexemes weigh more
-  (idf from the statistics for the common ones, counted in the GIN index under the search's
-  filters, so per user, for the others), long texts are normalised (the tsvector's length). It is
-  bounded so that common words cannot make it slow: the candidates are the newest
-  PER_TERM_CANDIDATES rows of each uncommon lexeme (`SearchTerms.indexed`, planner_stats.py), and
-  only they are scored. Keywords alone (no vector) also take the newest LEX_ANY_CANDIDATES rows
-  matching any lexeme, so that a query of common words still finds rows. A query written with
-  operators (quotes, -word, or) keeps its meaning: rows matching it as written, by ts_rank_cd.
+- Keyword side (`_bm25_keywords`): BM25 over the query's lexemes, ORed: rare lexemes weigh more,
+  long texts are normalised, title words count more. Its cost is bounded whatever the words: the
+  rows it reads are those of the query's rarest lexemes up to a budget the statistics check
+  (planner_stats.py), the newest rows holding every uncommon lexeme, and without a vector the
+  newest rows holding any. A query written with operators (quotes, -word, or) keeps its meaning:
+  rows matching it as written, by ts_rank_cd.
 - Fusion: weighted reciprocal rank fusion, score = sum weight/(RRF_K + rank) (VECTOR_WEIGHT,
   KEYWORD_WEIGHT).
 
@@ -47,18 +45,13 @@ KEYWORD_WEIGHT = 0.6
 # BM25's term-frequency saturation and length normalisation (the usual values).
 BM25_K1 = 1.2
 BM25_B = 0.75
-# A lexeme's document frequency is counted in the index up to this many rows (its weight is then
-# already low); lexemes the statistics know as common take their share instead.
-DF_CAP = 1000
-# Rows taken from the index per indexed (uncommon) query lexeme as keyword candidates, newest first:
-# with a query vector (which carries recall), and without one.
-PER_TERM_CANDIDATES = 50
-PER_TERM_CANDIDATES_ALONE = 200
-# Of those lexemes, at most this many (the fewest rows first) are asked: a long query (a paragraph)
-# would otherwise fetch and score thousands of rows.
-MAX_INDEXED_TERMS = 8
-# The table's rows when it was never analyzed: counted, up to this many.
-ROWS_CAP = 100_000
+# A title's words (weight A: pattern titles, migration 0007) count this many extra occurrences.
+TITLE_BOOST = 2
+# At most this many rows of the enumerated lexemes (planner_stats.ENUMERATED_ROWS_BUDGET, which
+# the statistics' estimates keep to; this bounds it when they are stale).
+ENUMERATED_CANDIDATES = 1000
+# The rows searched when the statistics cannot estimate them: counted, up to this many.
+ROWS_CAP = 20_000
 # Most keyword matches ranked per query written with operators, newest first.
 LEX_CANDIDATES = 200
 # Keywords alone (no query vector): also this many of the newest rows matching any term.
@@ -87,16 +80,17 @@ class Params:
 
 @dataclass(frozen=True)
 class SearchTerms:
-    """A plain query's lexemes, for the keyword ranking (hybrid_query.py): each one's share of the
-    table's rows from the statistics (0 when not among the common ones: it is then counted in the
-    index, capped), and whether the index is asked for its rows (the uncommon ones, else the two
-    least common)."""
+    """A plain query's lexemes as the statistics see them (planner_stats.TableStats.search_terms),
+    rarest first: for the keyword ranking (`_bm25_keywords`)."""
 
     lexemes: list[str]
-    shares: list[float]
-    indexed: list[bool]
-    rows: float  # the table's estimated rows (0: never analyzed)
-    rare: str  # a tsquery ANDing the indexed lexemes (see TableStats.rare_terms)
+    shares: list[float]  # each one's share of the rows (a lexeme the statistics do not list: a guess)
+    enumerated: list[bool]  # whether all its rows are read (and its document frequency counted)
+    rows: float  # the rows searched (the user's), estimated; 0: unknown, counted (up to ROWS_CAP)
+    budget: float  # rows the keyword ranking may read for its enumerated lexemes
+    rare: str  # tsquery: every uncommon lexeme (else the two least common), ANDed
+    enumerated_query: str  # tsquery: the enumerated lexemes ORed ("" when none)
+    any_query: str  # tsquery: the lexemes not enumerated, ORed ("" when none)
 
 
 @dataclass
@@ -112,8 +106,9 @@ class HybridQuery:
     min_score: float | None = None
     candidates: int = 0  # rows taken from each side before fusion; 0 = vector_candidates(limit)
     # The query's lexemes with the statistics' view of them (planner_stats.TableStats.search_terms);
-    # None: taken from the text in SQL, each one counted in the index and asked for candidates.
+    # None: no keyword ranking (the text has no lexeme).
     terms: SearchTerms | None = None
+    titles: bool = False  # whether rows have titles (weight A) that the keyword ranking counts more
 
 
 def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
@@ -224,75 +219,80 @@ def _operator_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any:
                     ORDER BY score DESC, t.id DESC LIMIT {k}) matched)"""
 
 
-# A lexeme (column x.lexeme) as a tsquery literal: quotes and backslashes escaped as tsquery input reads them.
-_LEXEME_QUERY = r"""('''' || replace(replace(x.lexeme, '\', '\\'), '''', '''''') || '''')::tsquery"""
-
-
 def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: bool) -> list[str]:
     """The keyword side of a plain query: BM25 over the query's lexemes, ORed.
 
-    - Weights: idf = ln(1 + (N - df + 0.5) / (df + 0.5)). A lexeme the statistics know as common
-      takes df = share * N; any other is counted in the GIN index under the search's filters (so
-      per user, and in scope), at most DF_CAP rows. N is the table's estimated rows.
-    - Candidates (what bounds the cost): the newest PER_TERM_CANDIDATES rows (_ALONE without a
-      query vector) of each indexed lexeme (the uncommon ones, planner_stats.py; at most
-      MAX_INDEXED_TERMS of them, the fewest rows first), and the newest LEX_CANDIDATES rows holding
-      every one of them; without a query vector also the newest LEX_ANY_CANDIDATES rows matching
-      any lexeme, so that a query of common words still finds rows.
+    - Candidates (what bounds the cost, see planner_stats.ENUMERATED_ROWS_BUDGET): every row of the
+      enumerated lexemes (the rarest ones, as long as their expected rows fit the budget; at most
+      ENUMERATED_CANDIDATES rows in all), the newest LEX_CANDIDATES rows holding every uncommon
+      lexeme, and without a query vector also the newest LEX_ANY_CANDIDATES rows holding any lexeme,
+      so that a query of common words still finds rows. Each tsquery is a parameter, so the planner
+      sees how common its words are (an expression would be guessed: a backward walk of the primary
+      key through the whole table when few rows match).
+    - Weights: idf = ln(1 + (N - df + 0.5) / (df + 0.5)) over the rows searched (the user's, in
+      scope): N estimated from the statistics (else counted, up to ROWS_CAP); df counted among the
+      candidates for an enumerated lexeme (they hold all its rows), else share * N.
     - Score: the sum over the lexemes a candidate holds of idf * tf * (k1 + 1) / (tf + k1 * (1 - b
-      + b * len / avglen)): tf the lexeme's positions in the row, len the row's distinct lexemes
-      (the length of its tsvector), avglen their mean over the candidates.
+      + b * len / avglen)): tf the lexeme's positions in the row, those in a title (weight A, patterns)
+      counting TITLE_BOOST more; len the row's distinct lexemes, avglen their mean over the candidates.
     """
-    if q.terms is not None:
-        terms = (f"unnest({p.add(q.terms.lexemes)}::text[], {p.add(q.terms.shares)}::float8[], "
-                 f"{p.add(q.terms.indexed)}::bool[]) x(lexeme, share, indexed)")
-    else:
-        terms = (f"(SELECT lexeme, 0::float8 AS share, true AS indexed FROM unnest(tsvector_to_array("
-                 f"to_tsvector('{TEXT_SEARCH_CONFIG}', {p.add(q.text)}::text))) lexeme) x")
-    rows = q.terms.rows if q.terms is not None else 0.0
-    table_rows = (f"{float(rows)}::float8" if rows > 0 else
+    terms = q.terms
+    if terms is None:  # no lexeme (stop words only): nothing to rank
+        return ["lex AS (SELECT NULL::bigint AS id, NULL::float8 AS score, NULL::bigint AS rank WHERE false)"]
+    table_rows = (f"{float(terms.rows)}::float8" if terms.rows > 0 else
                   f"(SELECT count(*) FROM (SELECT FROM {q.table} t WHERE {where} LIMIT {ROWS_CAP}) c)::float8")
-    # The rows holding every uncommon lexeme (the newest LEX_CANDIDATES): the best BM25 candidates,
-    # which the per-lexeme newest-first bounds alone could leave out when each lexeme has many newer rows.
-    every_term = ""
-    if q.terms is not None and q.terms.rare:
-        every_term = (f" UNION (SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
-                      f"{p.add(q.terms.rare)}::tsquery ORDER BY t.id DESC LIMIT {LEX_CANDIDATES})")
-    any_term = ""
-    if match_any:
-        any_term = (f" UNION (SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
-                    f"{tsquery_sql(p, q.text or '', match_any=True)} ORDER BY t.id DESC LIMIT {LEX_ANY_CANDIDATES})")
+    lexemes = p.add(terms.lexemes)
+    if q.titles:  # keeps the weights: the row's tsvector less (the row's tsvector less the query's lexemes)
+        held = f"ts_delete(t.content_tsv, tsvector_to_array(ts_delete(t.content_tsv, {lexemes}::text[])))"
+    else:  # cheaper (a third less per row), loses the weights: the query's lexemes marked A, kept
+        held = f"ts_filter(setweight(setweight(t.content_tsv, 'D'), 'A', {lexemes}::text[]), '{{a}}')"
+    columns = f"t.id, length(t.content_tsv)::float8 AS len, {held} AS held"
+    # A lexeme's occurrences in the row; with titles, those in the title (weight A) count extra.
+    # (Without, `held` marks every kept position A: it carries no weights.)
+    tf = "COALESCE(cardinality(u.positions), 1)"
+    if q.titles:
+        tf += f" + {TITLE_BOOST} * COALESCE(cardinality(array_positions(u.weights, 'A')), 0)"
+    # Newest first: the rows' ids, then their columns (computed on the chosen rows only).
+    newest = [f"(SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ {p.add(terms.rare)}::tsquery "
+              f"ORDER BY t.id DESC LIMIT {LEX_CANDIDATES})"]
+    if match_any and terms.any_query:
+        newest.append(f"(SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
+                      f"{p.add(terms.any_query)}::tsquery ORDER BY t.id DESC LIMIT {LEX_ANY_CANDIDATES})")
+    candidates = [f"SELECT {columns} FROM {q.table} t WHERE t.id = ANY (ARRAY({' UNION '.join(newest)}))"]
+    if terms.enumerated_query:  # every row of the enumerated lexemes, read once
+        candidates.append(f"SELECT {columns} FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
+                          f"{p.add(terms.enumerated_query)}::tsquery LIMIT {ENUMERATED_CANDIDATES}")
+    # When the rows searched are few (at most the budget), every row holding any lexeme is read and
+    # every df counted exactly: the statistics' shares are estimates from a sample, and a word
+    # common in the table may be rare among this user's rows. Unestimated (a user too rare for the
+    # statistics' common values): decided on the count.
+    small = "false"
+    if terms.rows <= 0 or terms.rows <= terms.budget:
+        small = "true" if terms.rows > 0 else f"(SELECT n FROM population) <= {float(terms.budget)}"
+    if small != "false" and terms.any_query:  # (the enumerated lexemes' rows are read above)
+        candidates.append(f"SELECT {columns} FROM {q.table} t WHERE {where} AND {small} AND t.content_tsv @@ "
+                          f"{p.add(terms.any_query)}::tsquery LIMIT {int(terms.budget)}")
     return [
-        f"""terms AS MATERIALIZED (
-                SELECT x.lexeme, x.indexed, {_LEXEME_QUERY} AS query,
-                       CASE WHEN x.share > 0 THEN x.share * {table_rows} ELSE (
-                           SELECT count(*) FROM (SELECT FROM {q.table} t
-                                                 WHERE {where} AND t.content_tsv @@ {_LEXEME_QUERY}
-                                                 LIMIT {DF_CAP}) c)::float8 END AS df
-                FROM {terms})""",
-        f"""weights AS MATERIALIZED (
-                SELECT terms.lexeme, terms.query, ln(1 + (n.n - terms.df + 0.5) / (terms.df + 0.5)) AS idf,
-                       terms.indexed AND terms.df > 0 AND row_number() OVER (
-                           PARTITION BY terms.indexed AND terms.df > 0 ORDER BY terms.df, terms.lexeme
-                       ) <= {MAX_INDEXED_TERMS} AS indexed
-                FROM terms, (SELECT GREATEST({table_rows}, (SELECT max(df) FROM terms), 1) AS n) n)""",
-        f"""candidates AS MATERIALIZED (
-                SELECT c.id FROM weights w CROSS JOIN LATERAL (
-                    SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ w.query
-                    ORDER BY t.id DESC LIMIT {PER_TERM_CANDIDATES_ALONE if match_any else PER_TERM_CANDIDATES}) c
-                WHERE w.indexed{every_term}{any_term})""",
+        f"population AS MATERIALIZED (SELECT {table_rows} AS n)",
         f"""docs AS MATERIALIZED (
-                SELECT t.id, length(t.content_tsv)::float8 AS len,
-                       ts_filter(setweight(setweight(t.content_tsv, 'D'), 'A',
-                                           (SELECT array_agg(lexeme) FROM weights)), '{{a}}') AS held
-                FROM {q.table} t WHERE t.id = ANY (ARRAY(SELECT id FROM candidates)))""",
+                SELECT DISTINCT ON (id) * FROM ({" UNION ALL ".join(f"({c})" for c in candidates)}) c ORDER BY id)""",
+        f"""weights AS MATERIALIZED (
+                SELECT x.lexeme, ln(1 + (n.n - df.df + 0.5) / (df.df + 0.5)) AS idf
+                FROM unnest({lexemes}::text[], {p.add(terms.shares)}::float8[], {p.add(terms.enumerated)}::bool[])
+                     x(lexeme, share, enumerated)
+                LEFT JOIN (SELECT h.lexeme, count(*)::float8 AS rows FROM docs
+                           CROSS JOIN LATERAL unnest(tsvector_to_array(docs.held)) h(lexeme) GROUP BY h.lexeme) c
+                       ON c.lexeme = x.lexeme
+                CROSS JOIN (SELECT GREATEST((SELECT n FROM population), (SELECT count(*) FROM docs), 1) AS n) n
+                CROSS JOIN LATERAL (SELECT CASE WHEN x.enumerated OR {small} THEN COALESCE(c.rows, 0)
+                                                ELSE x.share * n.n END AS df) df)""",
         f"""lex AS (
                 SELECT id, score, row_number() OVER (ORDER BY score DESC, id DESC) AS rank FROM (
                     SELECT d.id, sum(w.idf * f.tf * ({BM25_K1} + 1)
                                      / (f.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * d.len / d.avglen))) AS score
                     FROM (SELECT docs.*, avg(len) OVER () AS avglen FROM docs) d
-                    CROSS JOIN LATERAL (SELECT u.lexeme, COALESCE(cardinality(u.positions), 1) AS tf
-                                        FROM unnest(d.held) u) f
+                    CROSS JOIN LATERAL (
+                        SELECT u.lexeme, {tf} AS tf FROM unnest(d.held) u) f
                     JOIN weights w ON w.lexeme = f.lexeme
                     GROUP BY d.id ORDER BY score DESC, d.id DESC LIMIT {k}) matched)""",
     ]

@@ -27,7 +27,12 @@ from mcp_server.db.hybrid_query import (
     hybrid_search,
     vector_candidates,
 )
-from mcp_server.db.planner_stats import PLAIN_SCAN, set_hnsw_scan
+from mcp_server.db.planner_stats import (
+    ENUMERATED_ROWS_BUDGET,
+    HYBRID_ENUMERATED_ROWS_BUDGET,
+    PLAIN_SCAN,
+    set_hnsw_scan,
+)
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.schemas import Memory, RecalledMemory, SearchMode
@@ -211,25 +216,33 @@ async def search(
     min_score: float | None = None,
     scope: Scope = ALL_ROWS,
     exclude: Sequence[int] = (),
+    max_id: int | None = None,
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """The user's memories in `scope` best matching `text` (and `vector`, made by `model`), best
-    first, leaving out the ids in `exclude`."""
+    first, leaving out the ids in `exclude` and those above `max_id` (a recall cursor's pin: rows
+    stored since its first page). An empty `text` ranks by the vector alone; no `vector`, by
+    keywords alone."""
     stats = database.statistics(TABLE)
-    async with database.connection() as conn:
+    async with database.connection(search=True) as conn:
         scan = ITERATIVE_SCAN
+        population = 0.0  # the share of rows searched, when known (the keyword ranking's estimates)
         if model is not None:
             scan = await stats.hnsw_scan_mode(
                 conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
                 ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata), scope=scope)
-        terms = await stats.search_terms(conn, text, hnsw_scan=scan)
+            population = await stats.rows_share(conn, user_id, model)  # (cached by hnsw_scan_mode)
+        budget = ENUMERATED_ROWS_BUDGET if vector is None else HYBRID_ENUMERATED_ROWS_BUDGET
+        terms = await stats.search_terms(conn, text, hnsw_scan=scan, population=population, budget=budget,
+                                         generic_plan=vector is not None and source is None and not metadata
+                                         and max_id is None)  # (an id bound's selectivity needs a custom plan)
 
         async def once() -> tuple[list[RecalledMemory], SearchMode]:
             return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
                                      source=source, metadata=metadata, min_score=min_score, terms=terms,
-                                     scope=scope, exclude=exclude)
+                                     scope=scope, exclude=exclude, max_id=max_id)
 
         hits, mode = await once()
-        if scan == PLAIN_SCAN and len(hits) < limit and min_score is None:
+        if scan == PLAIN_SCAN and vector is not None and len(hits) < limit and min_score is None:
             # Short of rows although the statistics promised enough: they predate rows written
             # since (another user's, or another model's). Search again, scanning on.
             await set_hnsw_scan(conn, ITERATIVE_SCAN)
@@ -251,6 +264,7 @@ async def search_once(
     terms: SearchTerms | None = None,
     scope: Scope = ALL_ROWS,
     exclude: Sequence[int] = (),
+    max_id: int | None = None,
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """One hybrid statement, with the connection's scan mode as it is and the query's terms as the
     statistics see them (None: each one counted in the index)."""
@@ -267,8 +281,17 @@ async def search_once(
         query.filters.append(f"t.metadata @> {query.params.add(metadata)}::jsonb")
     if exclude:  # inside the candidate scans: the rows left out never take a place among the best
         query.filters.append(f"t.id <> ALL({query.params.add(list(exclude))}::bigint[])")
+    if max_id is not None:  # also inside the candidate scans: a newer row would shift the others' ranks
+        query.filters.append(f"t.id <= {query.params.add(max_id)}::bigint")
     records, mode = await hybrid_search(conn, query)
     return [_recalled(r) for r in records], mode
+
+
+async def newest_id(conn: Connection, user_id: str) -> int | None:
+    """The id of the user's newest memory (ids only grow), None when there is none: what pins a
+    paged recall (ix_memory_shards_user_id_id answers it from the index's end)."""
+    found = await conn.fetchval("SELECT max(id) FROM memory_shards WHERE user_id = $1", user_id)
+    return int(found) if found is not None else None
 
 
 async def every_term_matches(conn: Connection, user_id: str, ids: Sequence[int], text: str) -> tuple[int, set[int]]:

@@ -12,6 +12,7 @@ import numpy as np
 from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
 from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search
+from mcp_server.db.planner_stats import ENUMERATED_ROWS_BUDGET, HYBRID_ENUMERATED_ROWS_BUDGET
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
 from mcp_server.schemas import Pattern, PatternVersion
@@ -228,11 +229,14 @@ async def search(
     tags: Sequence[str] | None, strategy_type: str | None, scope: Scope = ALL_ROWS,
 ) -> list[Pattern]:
     """The patterns in `scope` best matching `text` (and `vector`, made by `model`), best first."""
-    async with database.connection() as conn:
+    async with database.connection(search=True) as conn:
         # (how common each term is, for the keyword ranking; hnsw.iterative_scan stays as pooled)
-        terms = await database.statistics(TABLE).search_terms(conn, text)
+        stats = database.statistics(TABLE)
+        budget = ENUMERATED_ROWS_BUDGET if vector is None else HYBRID_ENUMERATED_ROWS_BUDGET
+        terms = await stats.search_terms(conn, text, population=await stats.project_share(conn, scope),
+                                         budget=budget)
         query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
-                            limit=limit, terms=terms)
+                            limit=limit, terms=terms, titles=True)
         query.filters.extend(_filters(query.params, tags, strategy_type, scope))
         records, _mode = await hybrid_search(conn, query)
     return [_pattern(r) for r in records]

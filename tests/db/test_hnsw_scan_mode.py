@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from mcp_server.db import migrate
-from mcp_server.db.engine import ITERATIVE_SCAN, DatabaseTarget, open_pool
+from mcp_server.db.engine import ITERATIVE_SCAN, DatabaseTarget, open_pool, restore_search_settings
 from mcp_server.db.hybrid_query import vector_candidates
 from mcp_server.db.planner_stats import PLAIN_SCAN, TableStats
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
@@ -35,7 +35,7 @@ async def test_scan_mode_follows_the_users_share_of_rows(database_url: str, sett
                CASE WHEN i <= 100 THEN 'old-model' ELSE '{DEFAULT_MODEL}' END
         FROM generate_series(1, 500) AS i""")
     pool = await open_pool(DatabaseTarget(database_url, False), settings, max_size=1)
-    ef_search = settings.hnsw_ef_search
+    ef_search = 128  # (the rule, whatever the default)
     try:
         with acting_as("alice"):
             async with pool.acquire() as conn:
@@ -60,10 +60,18 @@ async def test_scan_mode_follows_the_users_share_of_rows(database_url: str, sett
                 assert await mode("bob") == ITERATIVE_SCAN  # 16% of the rows
                 assert await mode("carol") == ITERATIVE_SCAN
 
-                # The mode is set with the search's tsquery, in one round trip, for this acquisition only.
-                await stats.rare_terms(conn, "note", hnsw_scan=PLAIN_SCAN)
+                # The mode is set with the search's tsquery, in one round trip, with a generic plan when
+                # the search asks for one and the rows searched are known (else custom plans).
+                await stats.search_terms(conn, "note", hnsw_scan=PLAIN_SCAN, population=0.64, generic_plan=True)
                 assert await conn.fetchval("SHOW hnsw.iterative_scan") == PLAIN_SCAN
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+                await stats.search_terms(conn, "note", hnsw_scan=PLAIN_SCAN, population=0.0, generic_plan=True)
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+                await stats.search_terms(conn, "note", hnsw_scan=PLAIN_SCAN, population=0.64, generic_plan=True)
             async with pool.acquire() as conn:  # the same connection, released and acquired again
+                # for anything but a search (Database.connection), the pool's settings come back
+                await restore_search_settings(conn)
                 assert await conn.fetchval("SHOW hnsw.iterative_scan") == ITERATIVE_SCAN
+                assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
     finally:
         await pool.close()

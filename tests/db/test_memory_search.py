@@ -8,7 +8,6 @@ import pytest
 
 from mcp_server.app_context import open_app
 from mcp_server.db import memories as repo
-from mcp_server.db.hybrid_query import PER_TERM_CANDIDATES
 from mcp_server.db.planner_stats import TableStats
 from mcp_server.embeddings import HashingEmbedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL
@@ -30,30 +29,32 @@ async def test_rare_terms_pick_uncommon_lexemes_and_keep_the_matches(settings: S
 
         shares = TableStats("memory_shards")
         assert (await shares.shares(conn))["deploy"] == pytest.approx(1.0)
-        assert await shares.rare_terms(conn, "deploy kafka") == "'kafka'"
-        # Only common terms: the two least common ones go to the index.
-        assert await shares.rare_terms(conn, "deploy note") == "'deploy' & 'note'"
+        kafka = await shares.search_terms(conn, "deploy kafka")
+        assert kafka is not None and kafka.enumerated_query == "'kafka'" and kafka.rare == ""  # (kafka: read whole)
+        # Only common terms: none is read whole; the rows holding the two least common ones are asked.
+        common = await shares.search_terms(conn, "deploy note")
+        assert common is not None and common.enumerated_query == "" and common.rare == "'deploy' & 'note'"
         # Operators keep the user's query as is.
-        assert await shares.rare_terms(conn, "deploy -kafka") is None
-        assert await shares.rare_terms(conn, "the of") is None  # stop words only: no lexeme
+        assert await shares.search_terms(conn, "deploy -kafka") is None
+        assert await shares.search_terms(conn, "the of") is None  # stop words only: no lexeme
 
+        # Every row of the rarest lexemes is read while their expected rows fit the budget: kafka
+        # (12 rows) in both budgets; canary (86 rows, 14%: common) never; deploy (all rows) never.
+        terms = await shares.search_terms(conn, "deploy kafka canary", population=1.0, budget=50)
+        assert terms is not None
+        assert dict(zip(terms.lexemes, terms.enumerated, strict=True)) == {
+            "kafka": True, "canari": False, "deploy": False}
         vector = HashingEmbedder(settings.embedding_dim).embed_sync(["deploy kafka canary"])[0]
-        holding = {lexeme: {int(i) for i in await conn.fetchval(
-            "SELECT array_agg(id) FROM memory_shards WHERE content_tsv @@ $1::tsquery", lexeme)}
-            for lexeme in ("kafka", "canari")}
-        for text, rare in (("deploy kafka", {"kafka"}), ("deploy canary", {"canari"}),
-                           ("deploy kafka canary", {"kafka"})):  # (canary: in 14% of rows, common)
-            # With the statistics (only the uncommon terms asked of the index) or without them (every
-            # term counted, the rarest asked): the newest PER_TERM_CANDIDATES rows holding the rare
-            # term are found by keywords (kafka: all 12 of them).
-            for terms in (None, await shares.search_terms(conn, text)):
-                records, mode = await repo.search_once(conn, "tester", text=text, vector=vector,
-                                                       model=DEFAULT_MODEL, limit=200, source=None, metadata=None,
-                                                       min_score=None, terms=terms)
-                assert mode == "hybrid"
-                by_keywords = {r.id for r in records if r.found_by in ("keywords", "both")}
-                expected = set().union(*(sorted(holding[lexeme])[-PER_TERM_CANDIDATES:] for lexeme in rare))
-                assert expected <= by_keywords, (text, terms)
+        kafka_rows = {int(i) for i in await conn.fetchval(
+            "SELECT array_agg(id) FROM memory_shards WHERE content_tsv @@ 'kafka'::tsquery")}
+        records, mode = await repo.search_once(conn, "tester", text="deploy kafka canary", vector=vector,
+                                               model=DEFAULT_MODEL, limit=200, source=None, metadata=None,
+                                               min_score=None, terms=terms)
+        assert mode == "hybrid"
+        assert kafka_rows <= {r.id for r in records if r.found_by in ("keywords", "both")}
+        # A budget smaller than the rarest lexeme's rows: none is read whole.
+        tight = await shares.search_terms(conn, "deploy kafka canary", population=1.0, budget=5)
+        assert tight is not None and not any(tight.enumerated)
 
 
 async def test_keyword_only_search_ranks_old_full_matches_above_many_newer_partial_ones(
@@ -74,7 +75,7 @@ async def test_keyword_only_search_ranks_old_full_matches_above_many_newer_parti
 
         text = "deploy kafka canary"
         terms = await TableStats("memory_shards").search_terms(conn, text)
-        assert terms is not None and terms.rare == "'canari' & 'kafka'"  # stemmed
+        assert terms is not None and terms.enumerated_query == "'canari' | 'kafka'"  # stemmed; read whole
         records, mode = await repo.search_once(conn, "tester", text=text, vector=None, model=None, limit=10,
                                                source=None, metadata=None, min_score=None, terms=terms)
         assert mode == "lexical"
@@ -83,8 +84,8 @@ async def test_keyword_only_search_ranks_old_full_matches_above_many_newer_parti
         assert contents[3:] == [f"deploy note {i}" for i in range(1499, 1492, -1)]  # then the newest partial ones
 
 
-async def search_lexical(conn: asyncpg.Connection, user: str, text: str) -> list[str]:
-    terms = await TableStats("memory_shards").search_terms(conn, text)
+async def search_lexical(conn: asyncpg.Connection, user: str, text: str, population: float = 0.0) -> list[str]:
+    terms = await TableStats("memory_shards").search_terms(conn, text, population=population)
     records, mode = await repo.search_once(conn, user, text=text, vector=None, model=None, limit=10, source=None,
                                            metadata=None, min_score=None, terms=terms)
     assert mode == "lexical"
@@ -116,10 +117,12 @@ async def test_term_weights_are_per_user(settings: Settings, database_url: str) 
         owner = await asyncpg.connect(database_url)  # (another user's rows: the app role may not write them)
         await owner.executemany(
             "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ($1, $2, md5($1 || $2))", rows)
+        await owner.execute("ANALYZE memory_shards")  # kafka: in 88% of the table's rows
         await owner.close()
-        found = await search_lexical(conn, "tester", "kafka retry")
-        # for this user kafka is in 1 row and retry in 41: the kafka row leads
-        assert found[0] == "kafka consumer lag"
+        # for this user kafka is in 1 row and retry in 41: the kafka row leads, with the statistics
+        # (the user's share of the rows known) and without them
+        assert (await search_lexical(conn, "tester", "kafka retry", population=42 / 342))[0] == "kafka consumer lag"
+        assert (await search_lexical(conn, "tester", "kafka retry"))[0] == "kafka consumer lag"
 
 
 async def test_an_old_row_holding_every_uncommon_word_is_found_under_many_newer_rows_of_each(

@@ -50,18 +50,26 @@ async def test_queries_without_where_see_only_the_acting_users_rows(database_url
 async def test_a_pooled_connection_never_carries_a_user_into_the_next_acquisition(
     database_url: str, settings: Settings
 ) -> None:
-    pool = await seeded_pool(database_url, settings)
+    """The acting user stays set on an idle connection (a round trip saved per acquisition: on stdio
+    there is one user), and every acquisition acts for its own user, never the previous one's."""
+    pool = await seeded_pool(database_url, settings)  # (one connection: each acquisition reuses it)
     try:
         with acting_as("alice"):
             async with pool.acquire() as conn:
                 assert await conn.fetchval("SELECT current_setting('aletheia.user_id', true)") == "alice"
-                raw = conn._con  # the underlying connection, to look at it after release
-        assert await raw.fetchval("SELECT current_setting('aletheia.user_id', true)") in (None, "")
-        assert await raw.fetchval("SELECT current_user") == "postgres"
+                alice_sees = await conn.fetchval("SELECT count(*) FROM memory_shards")
+        with acting_as("bob"):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT current_setting('aletheia.user_id', true)") == "bob"
+                assert await conn.fetchval("SELECT current_user") == "aletheia_app"
+                assert await conn.fetchval("SELECT count(*) FROM memory_shards WHERE user_id = 'alice'") == 0
+        with acting_as("alice"):
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SELECT count(*) FROM memory_shards") == alice_sees
         async with pool.acquire() as conn:  # no acting user: ALETHEIA_USER_ID ("tester") has no rows
             assert await conn.fetchval("SELECT current_setting('aletheia.user_id', true)") == "tester"
             assert await conn.fetchval("SELECT count(*) FROM memory_shards") == 0
-            # the HNSW session settings survive the reset between acquisitions
+            # the HNSW session settings survive between acquisitions
             assert await conn.fetchval("SHOW hnsw.iterative_scan") == "relaxed_order"
             assert await conn.fetchval("SHOW hnsw.ef_search") == str(settings.hnsw_ef_search)
     finally:
