@@ -17,7 +17,11 @@ JsonObject = dict[str, Any]
 
 # --- enumerations ---------------------------------------------------------------------------------
 
-SearchMode = Literal["hybrid", "vector", "lexical"]
+SearchMode = Literal["hybrid", "vector", "lexical"]  # what a search ran
+# What recall is asked to rank by: meaning and keywords (keywords alone while the embedder is
+# unavailable), meaning alone, or keywords alone (the query is not embedded).
+RecallMode = Literal["hybrid", "vector", "keywords"]
+RECALL_MODES: tuple[str, ...] = get_args(RecallMode)
 ContextFormat = Literal["agents_md", "claude_md", "cursor_mdc", "copilot", "windsurf", "cline", "gemini_md"]
 CONTEXT_FORMATS: tuple[str, ...] = get_args(ContextFormat)
 EmbeddingProvider = Literal["fastembed", "openai", "sentence-transformers", "hashing"]
@@ -101,7 +105,7 @@ FoundBy = Literal["vector", "keywords", "both"]
 SIMILARITY = ("Cosine similarity of the memory's vector to the query's (-1..1); null when the memory has no "
               "vector from the current embedding model yet, or the query has none (embedder unavailable).")
 KEYWORD_SCORE = ("Share of the query's search terms (its words, stemmed, stop words left out) that the memory "
-                 "contains, 0..1 (1: every one); null when the query has no search terms.")
+                 "contains, 0..1 (1: every one); null when the query has no search terms, or in mode \"vector\".")
 
 
 class RecalledMemory(BaseModel):
@@ -127,8 +131,8 @@ class RecalledMemory(BaseModel):
 class RecallResult(BaseModel):
     results: list[RecalledMemory]
     mode: SearchMode = Field(
-        description="hybrid: meaning + keywords; vector: meaning only; lexical: keywords only (embedder "
-                    "unavailable or no vectors yet)."
+        description="What ran. hybrid: meaning + keywords; vector: meaning only (mode \"vector\"); lexical: "
+                    "keywords only (mode \"keywords\", or the embedder was unavailable in mode \"hybrid\")."
     )
     next_cursor: str | None = Field(default=None, description="More results did not fit in this response even "
                                     "with long contents shortened: pass as `cursor`, with the same other "

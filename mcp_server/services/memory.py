@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import anyio
+import numpy as np
 
 from mcp_server.db import memories as repo
 from mcp_server.db.database import Database
@@ -28,11 +29,13 @@ from mcp_server.repository import find_repository
 from mcp_server.schemas import (
     MAX_MEMORY_PAGE,
     MAX_RECALL_LIMIT,
+    RECALL_MODES,
     DeleteResult,
     Memory,
     MemoryPage,
     ReadScope,
     RecalledMemory,
+    RecallMode,
     RecallResult,
     RememberResult,
     SearchMode,
@@ -42,7 +45,7 @@ from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
 from mcp_server.services.memory_jsonl import ImportReport, ParsedLine
-from mcp_server.services.paging import call_arguments
+from mcp_server.services.paging import call_arguments, cursor_pin
 from mcp_server.services.progress import Progress
 from mcp_server.services.projects import ProjectService, project_of
 from mcp_server.services.provenance import ProvenanceTracker
@@ -102,32 +105,67 @@ class MemoryService:
     async def recall(self, query: str, limit: int = 5, source: str | None = None,
                      metadata: dict[str, Any] | None = None, min_score: float | None = None,
                      scope: ReadScope = "project", project: str | None = None, *,
-                     session: str | None = None, cursor: str | None = None) -> RecallResult:
+                     session: str | None = None, cursor: str | None = None,
+                     mode: RecallMode = "hybrid") -> RecallResult:
         """The user's memories best matching `query`, in the current project and the global ones
-        (see `scope`). `min_score` is a floor on each hit's `score` (its cosine similarity when it
-        has a vector, else the share of the query's terms it contains). With a `session` (a model
-        asking), the result is fitted to MAX_RESPONSE_CHARS without dropping any (long contents
-        shortened first, then pages: `cursor`) and its ids are recorded as that session's provenance."""
+        (see `scope`), ranked by `mode`: "hybrid", meaning and keywords fused (keywords alone while
+        the embedder is unavailable); "vector", meaning alone (an error when the query cannot be
+        embedded); "keywords", keywords alone, without embedding the query. `min_score` is a floor
+        on each hit's `score`: its cosine similarity when the memory has a vector and the query
+        one, else the share of the query's terms it contains (in "keywords", always that share).
+        With a `session` (a model asking), the result is fitted to MAX_RESPONSE_CHARS without
+        dropping any (long contents shortened first, then pages: `cursor`) and its ids are recorded
+        as that session's provenance."""
         arguments = call_arguments(cursor, "recall", {"query": query, "limit": limit, "source": source,
                                                       "metadata": metadata, "min_score": min_score,
-                                                      "scope": scope, "project": project})
+                                                      "scope": scope, "project": project, "mode": mode})
+        # The newest memory the first page's search considered: later pages consider none newer, so
+        # that memories stored meanwhile (hooks capture them) do not shift the ranking under the cursor.
+        pin = cursor_pin(cursor, "recall", arguments)
         text = check.content(query, self.settings.max_content_chars, field="query")
         count = check.int_range(limit, "limit", 1, MAX_RECALL_LIMIT)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata)
         threshold = check.score_threshold(min_score)
+        ranking = _recall_mode(mode)
         in_scope = await self.projects.read_scope(scope, project)
-        vector = await self.embedder.try_embed_query(text)
-        hits, mode = await repo.search(
-            self.database, self.user_id, text=text, vector=vector,
-            model=self.embedder.model if vector is not None else None, limit=count, source=label, metadata=meta,
-            min_score=threshold, scope=in_scope)
-        if session is None and cursor is None:
-            return RecallResult(results=hits, mode=mode)
-        result = recall_page(hits, mode, cursor, arguments, self.settings.max_response_chars)
+        vector = await self._query_vector(text, ranking)
+        paged = session is not None or cursor is not None
+        hits, ran = await repo.search(
+            self.database, self.user_id, text="" if ranking == "vector" else text, vector=vector,
+            # (the model even without a vector: its share of the user's rows sizes the keyword ranking's reads)
+            model=self.embedder.model, limit=count, source=label, metadata=meta,
+            min_score=threshold, scope=in_scope, max_id=pin)
+        if not paged:
+            return RecallResult(results=hits, mode=ran)
+        result = recall_page(hits, ran, cursor, arguments, self.settings.max_response_chars, pin)
+        if result.next_cursor is not None and pin is None:
+            # A first page with more to come: its cursor pins the newest memory now. Read only then
+            # (one query in the rare call that pages; a filter on it would also make the search
+            # slower, so the first page is searched without one). A memory stored in the instant
+            # between the search and this read makes the next page fail with the usual "results
+            # changed" error rather than shift silently.
+            async with self.database.connection() as conn:
+                pin = await repo.newest_id(conn, self.user_id)
+            result = recall_page(hits, ran, cursor, arguments, self.settings.max_response_chars, pin)
         if session is not None:  # what the model will see
             self.provenance.record(session, memory_ids=[r.id for r in result.results])
         return result
+
+    async def _query_vector(self, text: str, mode: RecallMode) -> np.ndarray | None:
+        """The query's vector for `mode`: none for "keywords" (not embedded at all), None in
+        "hybrid" when the embedder is unavailable (keywords then rank alone), an error in "vector"."""
+        if mode == "keywords":
+            return None
+        vector = await self.embedder.try_embed_query(text)
+        if vector is None and mode == "vector":
+            status = self.embedder.status()
+            raise EmbeddingUnavailableError(
+                f"recall with mode \"vector\" needs the query's vector, but the embedder ({status.provider} "
+                f"{status.model}) cannot make one now: {status.detail or status.state}. Use mode \"keywords\", "
+                "or the default \"hybrid\" (it falls back to keywords); `server_status` shows when the "
+                "embedder is ready again.")
+        return vector
 
     async def relevant(self, query: str, limit: int, min_similarity: float, exclude: Collection[int] = (), *,
                        keyword_terms: int) -> tuple[list[RecalledMemory], SearchMode]:
@@ -269,6 +307,13 @@ class MemoryService:
                 out.write(memory_jsonl.export_line(memory))
                 written += 1
         return written
+
+
+def _recall_mode(mode: str) -> RecallMode:
+    if mode not in RECALL_MODES:
+        raise InvalidInputError(f"`mode` must be one of {', '.join(RECALL_MODES)} (got {mode!r}): \"hybrid\" "
+                                "(meaning and keywords), \"vector\" (meaning only) or \"keywords\" (keywords only).")
+    return cast(RecallMode, mode)
 
 
 def _parse_cursor(cursor: str | None) -> int | None:

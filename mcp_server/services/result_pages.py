@@ -4,9 +4,11 @@ then the rest comes in pages.
 `recall`: each memory's content is shortened to one common length, the largest that lets every
 result of the page fit (a shortened one says so: `truncated`, `content_chars`, and get_memory(id)
 reads it whole); a page holds as many results as fit with each content cut to MIN_SHOWN_CHARS, so
-at MAX_RESPONSE_CHARS=10,000 ten results of any length come in one response. `search_conversations`:
-its items are short previews, so whole items are paged, and the cursor pins the newest exchange
-listed: exchanges logged between two pages (the gateway logs every call) do not shift the list.
+at MAX_RESPONSE_CHARS=10,000 ten results of any length come in one response; its cursor pins the
+newest memory the first page's search considered: memories stored between two pages (hooks capture
+them as a session goes) do not shift the ranking. `search_conversations`: its items are short
+previews, so whole items are paged, and the cursor pins the newest exchange listed: exchanges
+logged between two pages (the gateway logs every call) do not shift the list.
 Cursors are services/paging.py's (offset, the call's arguments, the listing's identity).
 """
 
@@ -44,12 +46,17 @@ def _page_size(hits: Sequence[RecalledMemory], chars: int) -> int:
 
 
 def recall_page(ranked: Sequence[RecalledMemory], mode: SearchMode, cursor: str | None, arguments: str,
-                limit: int) -> RecallResult:
-    """The page of `ranked` that `cursor` points to, within `limit` characters of JSON."""
+                limit: int, pin: int | None = None) -> RecallResult:
+    """The page of `ranked` that `cursor` points to, within `limit` characters of JSON; the next
+    cursor carries `pin` (the newest memory id the search considered, see MemoryService.recall)."""
     listing = digest([hit.id for hit in ranked])
     start = decode_cursor(cursor, "recall", arguments, listing, len(ranked))
-    room = limit - json_chars(RecallResult(results=[], mode=mode, next_cursor=cursor_room())) + 2
+    room = limit - json_chars(RecallResult(results=[], mode=mode, next_cursor=cursor_room() + PIN_CHARS)) + 2
     rest = ranked[start:]
+    if _page_size(rest, max((len(hit.content) for hit in rest), default=0)) <= room:
+        # Everything left fits whole (the usual case): one measure, no shortening (the search below
+        # measures the page a dozen times, ~1 ms per call at ten results).
+        return RecallResult(results=list(rest), mode=mode)
     count = entries_that_fit([json_chars(shortened_memory(hit, MIN_SHOWN_CHARS)) for hit in rest], 0, room - 2)
     count = max(count, 1) if rest else 0
     page = rest[:count]
@@ -69,7 +76,7 @@ def recall_page(ranked: Sequence[RecalledMemory], mode: SearchMode, cursor: str 
                                                 "content_chars": len(page[0].content)})]
     end = start + count
     return RecallResult(results=shown, mode=mode,
-                        next_cursor=encode_cursor(end, arguments, listing) if end < len(ranked) else None)
+                        next_cursor=encode_cursor(end, arguments, listing, pin) if end < len(ranked) else None)
 
 
 def conversations_page(listed: Sequence[ConversationSummary], cursor: str | None, arguments: str,

@@ -16,6 +16,7 @@ from mcp_server.schemas import (
     MemoryPage,
     MemoryPageSize,
     RecallLimit,
+    RecallMode,
     RecallResult,
     RememberResult,
     RowId,
@@ -64,12 +65,18 @@ def register(mcp: MCPServer) -> None:
             description="Only memories whose metadata contains this JSON object.")] = None,
         min_score: Annotated[CosineThreshold | None, Field(description=(
             "Relevance floor on each result's `score`: its cosine similarity to the query when the memory "
-            "has a vector (e.g. 0.3), else the share of the query's words it contains (0..1; 1: all of "
-            "them)."))] = None,
+            "has a vector and the query was embedded (e.g. 0.3), else the share of the query's words it "
+            "contains (0..1; 1: all of them; so with a one-word query, 0 or 1). In mode \"keywords\" it is "
+            "always that share; in mode \"vector\" always the similarity."))] = None,
         scope: ReadScopeArgument = "project",
         project: ProjectArgument = None,
         cursor: Annotated[str | None, Field(description="`next_cursor` of the previous page, with the same "
                                                         "other arguments; omit for the first page.")] = None,
+        mode: Annotated[RecallMode, Field(description=(
+            '"hybrid" (default): by meaning and keywords together (keywords alone while the embedder is '
+            'unavailable); "vector": by meaning alone (an error when the embedder is unavailable); '
+            '"keywords": by keywords alone, without embedding the query (for exact identifiers, error '
+            "codes, file names). The result's `mode` says what ran."))] = "hybrid",
     ) -> RecallResult:
         """Search stored memories by meaning and keywords: this project's and the user's global ones. Use
         it before answering questions about past decisions, conventions or context ("what did we decide
@@ -77,7 +84,8 @@ def register(mcp: MCPServer) -> None:
         to fit (`truncated`: read one whole with get_memory); results that still do not fit come in
         pages (`next_cursor`)."""
         return await run_tool(ctx, lambda: app_of(ctx).memories.recall(
-            query, limit, source, metadata, min_score, scope, project, session=session_key(ctx), cursor=cursor),
+            query, limit, source, metadata, min_score, scope, project, session=session_key(ctx), cursor=cursor,
+            mode=mode),
             fitted=True)
 
     @mcp.tool(
