@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 
+from bench.baseline import BASELINE_COMMIT, baseline_contender, ensure_baseline
 from bench.corpus import make_corpus
 from bench.floor import bench_floor, floor_contender
 from bench.gateway import bench_gateway, print_gateway_table
@@ -38,7 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--million", action="store_true", help="also run N = 1,000,000 (slow)")
     parser.add_argument("--calls", type=int, default=500, help="measured calls per figure (after warm-up)")
     parser.add_argument("--no-peers", action="store_true", help="measure aletheia-mcp only")
-    parser.add_argument("--smoke", action="store_true", help="N=1000, 60 calls, no peers: checks the machinery")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help=f"leave out the code of {BASELINE_COMMIT} (before the search work) in the head to head")
+    parser.add_argument("--recall-only", action="store_true",
+                        help="only the recall figures (no patterns, gateway or hooks)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="N=1000, 60 calls, no peers, no baseline: checks the machinery")
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -49,7 +55,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sizes.append(1_000_000)
     calls = args.calls
     if args.smoke:
-        sizes, calls, args.no_peers = [1000], 60, True
+        sizes, calls, args.no_peers, args.no_baseline = [1000], 60, True, True
+    baseline = None if args.no_baseline else await ensure_baseline()
     runs: list[dict[str, Any]] = []
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="aletheia-bench-") as tmp:
@@ -61,6 +68,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"[bench] N={n}: aletheia-mcp ...", file=sys.stderr, flush=True)
             runs.append(await bench_ours(corpus, workdir, calls))
             contenders = [ours_contender(corpus, workdir)]
+            if baseline is not None:
+                contenders.append(baseline_contender(corpus, workdir, baseline))
             if not args.no_peers:
                 from bench.peers import bench_peers, peer_contenders
 
@@ -69,14 +78,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 contenders += peer_contenders(corpus, workdir, peer_runs)
             print(f"[bench] N={n}: recall head to head ...", file=sys.stderr, flush=True)
             rounds.append(await head_to_head(corpus, [*contenders, floor_contender()], calls, "aletheia-mcp"))
-        print("[bench] patterns ...", file=sys.stderr, flush=True)
-        patterns = await bench_find_patterns(workdir, calls, count=500 if args.smoke else 10_000)
-        patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
-        print("[bench] logging gateway ...", file=sys.stderr, flush=True)
-        gateway = await bench_gateway(workdir, calls, rounds=2 if args.smoke else 10)
-        print("[bench] hooks ...", file=sys.stderr, flush=True)  # (200 per event: the figure)
-        hooks = await anyio.to_thread.run_sync(
-            lambda: bench_hooks(workdir, 20 if args.smoke else 200, "hashing" if args.smoke else "auto"))
+        patterns: dict[str, Any] | None = None
+        gateway: dict[str, Any] | None = None
+        hooks: dict[str, Any] | None = None
+        if not args.recall_only:
+            print("[bench] patterns ...", file=sys.stderr, flush=True)
+            patterns = await bench_find_patterns(workdir, calls, count=500 if args.smoke else 10_000)
+            patterns["import"] = bench_patterns_import(workdir, files=50 if args.smoke else 1_000)
+            print("[bench] logging gateway ...", file=sys.stderr, flush=True)
+            gateway = await bench_gateway(workdir, calls, rounds=2 if args.smoke else 10)
+            print("[bench] hooks ...", file=sys.stderr, flush=True)  # (200 per event: the figure)
+            hooks = await anyio.to_thread.run_sync(
+                lambda: bench_hooks(workdir, 20 if args.smoke else 200, "hashing" if args.smoke else "auto"))
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
@@ -105,8 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     path = args.out / f"results-{stamp}.json"
     path.write_text(json.dumps(results, indent=2))
     print_table(results)
-    print_gateway_table(results["gateway"])
-    print_hooks_table(results["hooks"])
+    if results["gateway"] is not None:
+        print_gateway_table(results["gateway"])
+    if results["hooks"] is not None:
+        print_hooks_table(results["hooks"])
     chart = write_chart(results, args.out / f"latency-{stamp}.png")
     print(f"\nresults: {path}" + (f"\nchart:   {chart}" if chart else ""))
 

@@ -6,6 +6,10 @@ measured one system after another inherit that drift, and so did their ratios: q
 floor: the same client and SDK with no search behind the tool) are open at once, and each
 query goes to each of them in a rotating order, so drift reaches them all alike and the ratios
 hold. Runs once every store is loaded and measured on its own.
+
+Then each system answers CPU_CALLS more queries alone, and the CPU its server process and every
+PostgreSQL process spent over them is divided by the calls: CPU per call bounds throughput on a
+machine with two cores (eight concurrent clients of ours were CPU-bound at 169 calls/s).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import psutil
 from mcp import Client
 
 from bench.corpus import Corpus
@@ -24,6 +29,8 @@ from bench.harness import WARMUP_CALLS, call_tool, summarize
 
 # A whole head-to-head series may take this long (qdrant answers in ~0.1 s at 100k rows).
 LIMIT_S = 1800.0
+# Queries each system answers alone for its CPU per call.
+CPU_CALLS = 200
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,9 @@ async def head_to_head(corpus: Corpus, contenders: list[Contender], calls: int, 
     or `error` when any system failed."""
     queries = corpus.query_series(calls + WARMUP_CALLS)
     samples: dict[str, list[float]] = {c.system: [] for c in contenders}
+    cpu: dict[str, dict[str, float]] = {}
     try:
-        await _rounds(contenders, queries, samples)
+        await _rounds(contenders, queries, samples, cpu)
     except Exception as exc:  # a failure is this series' result, never the end of the benchmark
         while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
             exc = exc.exceptions[0]
@@ -50,13 +58,20 @@ async def head_to_head(corpus: Corpus, contenders: list[Contender], calls: int, 
     base = latency[baseline]["p50_ms"]
     return {"n": len(corpus), "calls": calls, "order": "rotating, one query to every system per round",
             "recall": latency,
-            "p50_over_ours": {system: round(figures["p50_ms"] / base, 2) for system, figures in latency.items()}}
+            "p50_over_ours": {system: round(figures["p50_ms"] / base, 2) for system, figures in latency.items()},
+            "cpu_ms_per_call": cpu}
 
 
-async def _rounds(contenders: list[Contender], queries: list[str], samples: dict[str, list[float]]) -> None:
+async def _rounds(contenders: list[Contender], queries: list[str], samples: dict[str, list[float]],
+                  cpu: dict[str, dict[str, float]]) -> None:
+    me = psutil.Process()
     with anyio.fail_after(LIMIT_S):
         async with AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(c.session()) for c in contenders]
+            clients, servers = [], []
+            for contender in contenders:
+                before = {child.pid for child in me.children()}
+                clients.append(await stack.enter_async_context(contender.session()))
+                servers.append([child for child in me.children() if child.pid not in before])
             for round_number, query in enumerate(queries):
                 first = round_number % len(contenders)  # who goes first rotates
                 for index in [*range(first, len(contenders)), *range(first)]:
@@ -68,3 +83,44 @@ async def _rounds(contenders: list[Contender], queries: list[str], samples: dict
                         contender.check(payload)
                     if round_number >= WARMUP_CALLS:
                         samples[contender.system].append(elapsed)
+
+            for contender, client, server in zip(contenders, clients, servers, strict=True):
+                cpu[contender.system] = await _cpu_per_call(contender, client, server, queries[:CPU_CALLS])
+
+
+async def _cpu_per_call(contender: Contender, client: Client, server: list[psutil.Process],
+                        queries: list[str]) -> dict[str, float]:
+    """CPU milliseconds per call of the system's server process(es) and of all PostgreSQL processes,
+    over `queries` answered by this system alone."""
+    server_before, postgres_before = _cpu_by_pid(server)
+    for query in queries:
+        await call_tool(client, contender.tool, contender.arguments(query))
+    server_after, postgres_after = _cpu_by_pid(server)
+    server_s = sum(cpu - server_before.get(pid, 0.0) for pid, cpu in server_after.items())
+    postgres_s = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items())
+    per_call = 1000 / max(1, len(queries))
+    return {"server_ms": round(server_s * per_call, 2), "postgres_ms": round(postgres_s * per_call, 2),
+            "total_ms": round((server_s + postgres_s) * per_call, 2)}
+
+
+def _cpu_by_pid(server: list[psutil.Process]) -> tuple[dict[int, float], dict[int, float]]:
+    """User + system CPU seconds of the server's processes (and their children) and of every
+    PostgreSQL process on the machine, by pid (a postgres the server started counts as postgres)."""
+    server_cpu: dict[int, float] = {}
+    postgres_cpu: dict[int, float] = {}
+    candidates: list[psutil.Process] = []
+    for process in server:
+        try:
+            candidates += [process, *process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    for process in [*candidates, *psutil.process_iter()]:
+        try:
+            is_postgres = process.name().startswith("postgres")
+            if not is_postgres and process not in candidates:
+                continue
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        (postgres_cpu if is_postgres else server_cpu)[process.pid] = times.user + times.system
+    return server_cpu, postgres_cpu

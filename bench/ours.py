@@ -148,7 +148,7 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
             result["recall_filtered"] = (await timed_calls(
                 client, "recall",
                 [{"query": q, "limit": LIMIT, "metadata": {"group": g}} for q, g in zip(queries, groups, strict=True)],
-                check=_full_page,
+                check=full_page,
             )).as_dict()
             notes = [f"benchmark remember {i}: {q}" for i, q in enumerate(queries)]
             result["remember"] = (await timed_calls(client, "remember", [{"content": n} for n in notes])).as_dict()
@@ -158,7 +158,7 @@ async def bench_ours(corpus: Corpus, workdir: Path, calls: int) -> dict[str, Any
     return result
 
 
-def _full_page(found: dict[str, Any]) -> None:
+def full_page(found: dict[str, Any]) -> None:
     if len(found["results"]) != LIMIT:
         raise AssertionError(f"recall returned {len(found['results'])} results, wanted {LIMIT}")
 
@@ -168,7 +168,7 @@ def ours_contender(corpus: Corpus, workdir: Path) -> Contender:
     data_dir = workdir / f"ours-{len(corpus)}"
     return Contender("aletheia-mcp", partial(stdio_session, sys.executable, ["-m", "mcp_server", "serve"],
                                              server_env(data_dir)),
-                     "recall", lambda query: {"query": query, "limit": LIMIT}, _full_page)
+                     "recall", lambda query: {"query": query, "limit": LIMIT}, full_page)
 
 
 def exchanges(count: int) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ intervals (queries resampled, fixed seed) for:
 
 - hybrid: `recall` as a user calls it (default settings, so a page shortened to fit
   MAX_RESPONSE_CHARS counts as it is; `short` says how many were);
-- vector: `recall` by meaning alone, when the tool offers a way to ask for it (a `mode` argument);
-  otherwise the row says it is not offered;
+- vector: `recall(mode="vector")`, by meaning alone (a server without that argument: the row says
+  it is not offered);
 - keywords: `recall` while the embedder is down: the same stored data served by a server whose
   embedder fails (an OpenAI-compatible API on a closed local port), every answer checked to say
   `mode: lexical`;
@@ -21,11 +21,23 @@ intervals (queries resampled, fixed seed) for:
 `better/worse` compares each mode with the exact-vector baseline query by query (reciprocal
 rank), with a two-sided sign test. Figures go to bench/results/quality-<timestamp>.json with
 every query's rank, so that two runs can be compared query by query.
+
+The fusion weight, held out: hybrid_query.KEYWORD_WEIGHT was tuned on these same queries, so the
+hybrid row is an in-sample figure. A second table cross-validates it in two folds: the queries are
+split in halves by a stable hash of the rule's file name; each query's vector-only and keywords-only
+rankings (the top vector_candidates(10) = 40 of each, through `recall(mode="vector" | "keywords")`)
+are fused offline by weighted reciprocal rank fusion exactly as hybrid_query does (RRF_K,
+VECTOR_WEIGHT, the keyword weight w; ties newest first); the w of WEIGHTS with the best MRR@10 on
+one half is scored on the other, and vice versa. Next to it: the shipped weight fused the same way,
+and the server's own hybrid figure on the same half. (The server's keyword side within a hybrid
+search takes fewer candidates than keywords alone, so offline fusion at the shipped weight and the
+server's hybrid figure may differ a little.)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -45,6 +57,7 @@ from mcp import Client
 
 from bench.harness import call_tool, stdio_session
 from mcp_server.app_context import open_app
+from mcp_server.db.hybrid_query import KEYWORD_WEIGHT, RRF_K, VECTOR_WEIGHT, vector_candidates
 from mcp_server.embeddings import load_embedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL as HASHING_MODEL
 from mcp_server.errors import RuleFileError
@@ -59,6 +72,8 @@ SEED = 17
 EMBEDDER_WAIT_S = 300.0  # longest wait for a server's embedder to load (a first torch import is slow)
 MODES = ("hybrid", "vector", "keywords", "exact vector")
 BASELINE = "exact vector"
+CANDIDATES = vector_candidates(TOP)  # what each side of a hybrid search for TOP results ranks before fusion
+WEIGHTS = tuple(round(0.2 + 0.1 * step, 1) for step in range(14))  # keyword weights tried: 0.2 .. 1.5
 
 
 @dataclass(frozen=True)
@@ -211,15 +226,49 @@ def lexical_only(found: dict[str, Any]) -> None:
         raise AssertionError(f"recall with the embedder down answered in mode {found.get('mode')!r}, not lexical")
 
 
+@dataclass
+class SideRankings:
+    """Each query's top CANDIDATES ids by one side alone (recall with `mode`), best first."""
+
+    vector: list[list[int]] = field(default_factory=list)
+    keywords: list[list[int]] = field(default_factory=list)
+
+
+async def ranked_ids(client: Client, query: str, mode: str, limit: int) -> list[int]:
+    """Every id `recall` ranks for `query` in `mode`, best first, page after page."""
+    arguments: dict[str, Any] = {"query": query, "limit": limit, "scope": "all", "mode": mode}
+    ids: list[int] = []
+    cursor = None
+    while True:
+        found = await call_tool(client, "recall", arguments | ({"cursor": cursor} if cursor else {}))
+        ran = "lexical" if mode == "keywords" else mode
+        if found.get("mode") != ran:
+            raise AssertionError(f"recall(mode={mode!r}) answered in mode {found.get('mode')!r}")
+        ids += [r["id"] for r in found["results"]]
+        cursor = found.get("next_cursor")
+        if cursor is None:
+            return ids
+
+
+async def side_rankings(client: Client, rules: Sequence[Rule]) -> SideRankings:
+    sides = SideRankings()
+    for rule in rules:
+        sides.vector.append(await ranked_ids(client, rule.description, "vector", CANDIDATES))
+        sides.keywords.append(await ranked_ids(client, rule.description, "keywords", CANDIDATES))
+    return sides
+
+
 async def store_and_query(spec: EmbedderSpec, rules: Sequence[Rule], data_dir: Path,
-                          ) -> tuple[dict[str, ModeRun], list[int], str | None]:
-    """Hybrid (and vector, when offered) through a server with the embedder: (runs, ids, why skipped)."""
+                          ) -> tuple[dict[str, ModeRun], list[int], SideRankings | None, str | None]:
+    """Hybrid, vector and each side's rankings through a server with the embedder (vector and the
+    rankings when recall offers `mode`): (runs, ids, side rankings, why skipped)."""
     runs = {mode: ModeRun() for mode in ("hybrid", "vector")}
+    sides = None
     env = server_env(data_dir, spec.env)
     async with stdio_session(sys.executable, ["-m", "mcp_server", "serve"], env, cwd=str(data_dir)) as client:
         state, detail = await embedder_state(client, EMBEDDER_WAIT_S)
         if state != "ready":
-            return {}, [], f"the server's embedder is {state}: {detail}"
+            return {}, [], None, f"the server's embedder is {state}: {detail}"
         ids = []
         for rule in rules:
             stored = await call_tool(client, "remember", {"content": rule.body, "scope": "global",
@@ -233,7 +282,8 @@ async def store_and_query(spec: EmbedderSpec, rules: Sequence[Rule], data_dir: P
             runs["vector"].skipped = "recall offers no way to search by meaning alone (no `mode: vector` argument)"
         else:
             await recall_ranks(client, rules, ids, runs["vector"], vector_argument)
-    return runs, ids, None
+            sides = await side_rankings(client, rules)
+    return runs, ids, sides, None
 
 
 async def keywords_only(spec: EmbedderSpec, rules: Sequence[Rule], ids: Sequence[int], data_dir: Path) -> ModeRun:
@@ -281,15 +331,92 @@ async def measure_embedder(spec: EmbedderSpec, rules: Sequence[Rule], workdir: P
     data_dir = workdir / spec.key
     data_dir.mkdir()
     print(f"[quality] {spec.label}: storing {len(rules)} rules, then querying ...", file=sys.stderr, flush=True)
-    runs, ids, skipped = await store_and_query(spec, rules, data_dir)
+    runs, ids, sides, skipped = await store_and_query(spec, rules, data_dir)
     if skipped is not None:
         return {"label": spec.label, "skipped": skipped}
     runs["keywords"] = await keywords_only(spec, rules, ids, data_dir)
     runs[BASELINE] = await exact_vector(spec, rules, ids, data_dir)
     baseline = runs[BASELINE].ranks
+    fusion = (cross_validate_weight(rules, ids, sides, runs["hybrid"].ranks, resamples) if sides is not None
+              else {"skipped": "recall offers no `mode` argument: each side's ranking cannot be fetched"})
     return {"label": spec.label, "env": {k: v for k, v in spec.env.items() if k != "EMBEDDING_MODEL_PATH"},
             "wall_s": round(time.perf_counter() - started, 1),
-            "modes": {mode: summarize(run, baseline, resamples) for mode, run in runs.items()}}
+            "modes": {mode: summarize(run, baseline, resamples) for mode, run in runs.items()},
+            "fusion_cv": fusion}
+
+
+# --- the fusion weight, cross-validated ---------------------------------------------------------------
+
+
+def fold_of(rule: Rule) -> int:
+    """The rule's half (0 or 1): a stable hash of its file name, the same on every run and machine."""
+    return hashlib.sha256(f"{rule.name}.mdc".encode()).digest()[0] & 1
+
+
+def fused(vector: Sequence[int], keywords: Sequence[int], keyword_weight: float) -> list[int]:
+    """The top TOP ids of weighted reciprocal rank fusion, as hybrid_query.build_sql computes it:
+    VECTOR_WEIGHT / (RRF_K + vector rank) + keyword_weight / (RRF_K + keyword rank), best first,
+    equal scores newest (highest id) first."""
+    scores: dict[int, float] = {}
+    for rank, hit in enumerate(vector, 1):
+        scores[hit] = scores.get(hit, 0.0) + VECTOR_WEIGHT / (RRF_K + rank)
+    for rank, hit in enumerate(keywords, 1):
+        scores[hit] = scores.get(hit, 0.0) + keyword_weight / (RRF_K + rank)
+    return sorted(scores, key=lambda hit: (-scores[hit], -hit))[:TOP]
+
+
+def fused_ranks(sides: SideRankings, ids: Sequence[int], keyword_weight: float) -> list[int | None]:
+    ranks: list[int | None] = []
+    for vector, keywords, target in zip(sides.vector, sides.keywords, ids, strict=True):
+        top = fused(vector, keywords, keyword_weight)
+        ranks.append(top.index(target) + 1 if target in top else None)
+    return ranks
+
+
+def _mrr(ranks: Sequence[int | None], chosen: Sequence[int]) -> float:
+    values = per_query([ranks[i] for i in chosen])["mrr@10"]
+    return round(float(values.mean()), 4) if len(values) else 0.0
+
+
+def cross_validate_weight(rules: Sequence[Rule], ids: Sequence[int], sides: SideRankings,
+                          server_hybrid: Sequence[int | None], resamples: int) -> dict[str, Any]:
+    """Two folds: the keyword weight with the best MRR@10 on one half (ties: the smaller weight),
+    scored on the other half; with the shipped weight and the server's hybrid figure beside it."""
+    halves = [[i for i, rule in enumerate(rules) if fold_of(rule) == half] for half in (0, 1)]
+    by_weight = {weight: fused_ranks(sides, ids, weight) for weight in WEIGHTS}
+    shipped = fused_ranks(sides, ids, KEYWORD_WEIGHT)
+    held_out: list[int | None] = list(shipped)  # (every query is in exactly one test half: overwritten)
+    folds = []
+    for test in (0, 1):
+        train, tested = halves[1 - test], halves[test]
+        if not train or not tested:
+            return {"skipped": f"a half has no query ({len(halves[0])} and {len(halves[1])})"}
+        best = max(WEIGHTS, key=lambda weight: (_mrr(by_weight[weight], train), -weight))
+        for i in tested:
+            held_out[i] = by_weight[best][i]
+        folds.append({"tuned_on": 1 - test, "tested_on": test, "queries": len(tested), "best_weight": best,
+                      "train_mrr@10": _mrr(by_weight[best], train), "test_mrr@10": _mrr(by_weight[best], tested),
+                      "shipped_test_mrr@10": _mrr(shipped, tested),
+                      "server_hybrid_test_mrr@10": _mrr(server_hybrid, tested)})
+    everyone = list(range(len(rules)))
+    in_sample = max(WEIGHTS, key=lambda weight: (_mrr(by_weight[weight], everyone), -weight))
+
+    def figure(ranks: Sequence[int | None]) -> dict[str, Any]:
+        values = per_query(ranks)["mrr@10"]
+        return {"value": round(float(values.mean()), 3), "ci95": bootstrap_interval(values, resamples)}
+
+    return {"weights": list(WEIGHTS), "shipped_weight": KEYWORD_WEIGHT, "candidates": CANDIDATES, "folds": folds,
+            "held_out": figure(held_out) | {"ranks": held_out},
+            "shipped_offline": figure(shipped) | {"ranks": shipped},
+            "server_hybrid": figure(server_hybrid),
+            "in_sample_best_weight": in_sample, "in_sample_best": figure(by_weight[in_sample]),
+            "mrr@10_by_weight": {str(weight): _mrr(by_weight[weight], everyone) for weight in WEIGHTS},
+            "vector_rank@40": [_rank(v, t) for v, t in zip(sides.vector, ids, strict=True)],
+            "keywords_rank@40": [_rank(k, t) for k, t in zip(sides.keywords, ids, strict=True)]}
+
+
+def _rank(ranked: Sequence[int], target: int) -> int | None:
+    return ranked.index(target) + 1 if target in ranked else None
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -358,7 +485,39 @@ def print_table(results: dict[str, Any]) -> None:
                   f"{cell(figures['r@10']):<21} {_count(figures['short_pages']):>5}  {compared}")
     print(f"(short: recall calls that returned fewer than {TOP} results from a store of more; hybrid and vector "
           "rank every row, so theirs were cut to fit the response)")
+    print_fusion_table(results)
     print(f"wall time {results['wall_s']} s")
+
+
+def print_fusion_table(results: dict[str, Any]) -> None:
+    print(f"\nKeyword weight of the fusion, 2-fold cross-validated: halves by a hash of the file name; each "
+          f"side's top {CANDIDATES} (recall mode vector / keywords) fused offline (RRF K={RRF_K}, vector weight "
+          f"{VECTOR_WEIGHT}, keyword weight among {WEIGHTS[0]}..{WEIGHTS[-1]}); MRR@10")
+    header = (f"{'embedder':<48} {'tuned on':<9} {'tested on':<10} {'best w':>6} {'train':>7} {'test':>7} "
+              f"{'shipped w=' + str(KEYWORD_WEIGHT):>14} {'server hybrid':>14}")
+    print(header)
+    print("-" * len(header))
+    for embedder in results["embedders"].values():
+        fusion = embedder.get("fusion_cv")
+        if fusion is None:
+            continue
+        if "skipped" in fusion:
+            print(f"{embedder['label']:<48} not measured: {fusion['skipped']}")
+            continue
+        for fold in fusion["folds"]:
+            tuned, tested = f"half {fold['tuned_on']}", f"half {fold['tested_on']}"
+            print(f"{embedder['label']:<48} {tuned:<9} {tested:<10} "
+                  f"{fold['best_weight']:>6} {fold['train_mrr@10']:>7.3f} {fold['test_mrr@10']:>7.3f} "
+                  f"{fold['shipped_test_mrr@10']:>14.3f} {fold['server_hybrid_test_mrr@10']:>14.3f}")
+
+        def cell(figure: dict[str, Any]) -> str:
+            low, high = figure["ci95"]
+            return f"{figure['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+        print(f"{embedder['label']:<48} all queries: held out {cell(fusion['held_out'])}; shipped "
+              f"w={fusion['shipped_weight']} offline {cell(fusion['shipped_offline'])}; server hybrid "
+              f"{cell(fusion['server_hybrid'])}; in-sample best w={fusion['in_sample_best_weight']} "
+              f"{cell(fusion['in_sample_best'])}")
 
 
 def _count(value: int | None) -> str:

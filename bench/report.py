@@ -50,10 +50,13 @@ def print_table(results: dict[str, Any]) -> None:
             continue
         rounds = Table(title=f"recall head to head at N={series['n']}: {series['calls']} rounds, "
                              "each query to every system in turn (p50/p95/p99 ms)")
-        for column in ("system", "recall", "p50 / ours p50"):
+        for column in ("system", "recall", "p50 / ours p50", "CPU ms per call: server + PostgreSQL"):
             rounds.add_column(column)
+        cpu = series.get("cpu_ms_per_call", {})
         for system, latency in series["recall"].items():
-            rounds.add_row(system, _fmt(latency), f"{series['p50_over_ours'][system]:.2f}")
+            spent = cpu.get(system)
+            rounds.add_row(system, _fmt(latency), f"{series['p50_over_ours'][system]:.2f}",
+                           f"{spent['server_ms']} + {spent['postgres_ms']} = {spent['total_ms']}" if spent else "-")
         console.print(rounds)
     floor = results.get("mcp_floor")
     if floor:

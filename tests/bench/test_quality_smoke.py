@@ -46,8 +46,7 @@ def test_quality_runs_known_item_search_through_the_server_and_writes_sane_figur
     modes = results["embedders"]["hashing"]["modes"]
     assert set(modes) == {"hybrid", "vector", "keywords", "exact vector"}
     measured = {mode: figures for mode, figures in modes.items() if "skipped" not in figures}
-    # Vector alone is measured only when recall offers it; the other three always are.
-    assert {"hybrid", "keywords", "exact vector"} <= set(measured), modes
+    assert set(measured) == set(modes), modes  # vector alone too: recall(mode="vector")
     for mode, figures in measured.items():
         assert figures["ranks"] == [1] * len(RULES), mode  # each unique phrase finds its own rule first
         for metric in ("mrr@10", "r@1", "r@10"):
@@ -56,8 +55,14 @@ def test_quality_runs_known_item_search_through_the_server_and_writes_sane_figur
         assert figures["vs_exact_vector"] == {"better": 0, "worse": 0, "sign_test_p": 1.0}
     # Four short rules fit any response; keywords alone find only the rule sharing the query's words.
     assert modes["hybrid"]["short_pages"] == 0 and modes["exact vector"]["short_pages"] is None
-    if "skipped" in modes["vector"]:
-        assert "recall" in modes["vector"]["skipped"]  # says why
+    fusion = results["embedders"]["hashing"]["fusion_cv"]
+    # Two folds (the file names' hashes split the four rules two and two), each tuned on one half and
+    # tested on the other; every query's target comes first whatever the weight.
+    assert [(f["tuned_on"], f["tested_on"], f["queries"]) for f in fusion["folds"]] == [(1, 0, 2), (0, 1, 2)]
+    assert all(f["best_weight"] == fusion["weights"][0] and f["test_mrr@10"] == 1.0 for f in fusion["folds"])
+    assert fusion["held_out"]["ranks"] == fusion["shipped_offline"]["ranks"] == [1] * len(RULES)
+    assert fusion["server_hybrid"]["value"] == 1.0 and fusion["vector_rank@40"] == [1] * len(RULES)
+    assert "2-fold cross-validated" in result.stdout and "held out 1.000" in result.stdout
     assert "hybrid" in result.stdout and "keywords" in result.stdout and "MRR@10" in result.stdout
     assert str(path) in result.stdout
 
