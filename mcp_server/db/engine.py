@@ -247,8 +247,8 @@ def note_scan_mode(conn: Connection, mode: str, plan: str | None = None) -> None
 async def act_as_login_role(conn: Connection) -> None:
     """Drop the acting user (row-level security then lets the login role through): the
     maintenance path. The next acquisition acts for a user again."""
+    _session(conn).user = None  # first: cancelled during the round trip, it may have run
     await conn.execute("RESET ROLE; RESET aletheia.user_id")
-    _session(conn).user = None
 
 
 def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable[None]]:
@@ -259,6 +259,8 @@ def _act_for_user(default_user: str) -> Callable[[asyncpg.Connection], Awaitable
         # and changes whenever another user acquires it: no acquisition acts with another's setting.
         state, user = _session(conn), current_user_id(default_user)
         if state.user != user:
+            # Unknown until it has run (a failed or cancelled setup closes the connection anyway).
+            state.user = None
             # One round trip: set_config('role', ...) is SET ROLE.
             await conn.fetchval("SELECT set_config('role', $1, false), set_config('aletheia.user_id', $2, false)",
                                 APP_ROLE, user)

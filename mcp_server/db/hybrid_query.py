@@ -91,6 +91,7 @@ class SearchTerms:
     rare: str  # tsquery: every uncommon lexeme (else the two least common), ANDed
     enumerated_query: str  # tsquery: the enumerated lexemes ORed ("" when none)
     any_query: str  # tsquery: the lexemes not enumerated, ORed ("" when none)
+    generic_plan: bool = False  # whether the statement runs with a generic plan (it cannot see the tsqueries)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class HybridQuery:
     # None: no keyword ranking (the text has no lexeme).
     terms: SearchTerms | None = None
     titles: bool = False  # whether rows have titles (weight A) that the keyword ranking counts more
+    keyword_weight: float = KEYWORD_WEIGHT  # the keyword ranking's weight in the fusion (services.fusion_weights)
 
 
 def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
@@ -160,7 +162,7 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
         source = "vec FULL JOIN lex ON vec.id = lex.id"
         hit_id = "COALESCE(vec.id, lex.id)"
         fused = (f"COALESCE({VECTOR_WEIGHT} / ({RRF_K} + vec.rank), 0) "
-                 f"+ COALESCE({KEYWORD_WEIGHT} / ({RRF_K} + lex.rank), 0)")
+                 f"+ COALESCE({float(q.keyword_weight)} / ({RRF_K} + lex.rank), 0)")
         lexical, found = "lex.score", "vec.id IS NOT NULL AS by_vector, lex.id IS NOT NULL AS by_keywords"
     elif use_vector:
         source, hit_id, fused, lexical = "vec", "vec.id", f"1.0 / ({RRF_K} + vec.rank)", "NULL::float4"
@@ -237,7 +239,10 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
       counting TITLE_BOOST more; len the row's distinct lexemes, avglen their mean over the candidates.
     """
     terms = q.terms
-    if terms is None:  # no lexeme (stop words only): nothing to rank
+    few_rows = terms is not None and (terms.rows <= 0 or terms.rows <= terms.budget)
+    if terms is None or not (terms.rare or terms.enumerated_query or (terms.any_query and (match_any or few_rows))):
+        # No lexeme (stop words only), or every one common and none expected to be rare together:
+        # nothing to read (decided before any parameter is added: an unused one has no type).
         return ["lex AS (SELECT NULL::bigint AS id, NULL::float8 AS score, NULL::bigint AS rank WHERE false)"]
     table_rows = (f"{float(terms.rows)}::float8" if terms.rows > 0 else
                   f"(SELECT count(*) FROM (SELECT FROM {q.table} t WHERE {where} LIMIT {ROWS_CAP}) c)::float8")
@@ -252,13 +257,24 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
     tf = "COALESCE(cardinality(u.positions), 1)"
     if q.titles:
         tf += f" + {TITLE_BOOST} * COALESCE(cardinality(array_positions(u.weights, 'A')), 0)"
-    # Newest first: the rows' ids, then their columns (computed on the chosen rows only).
-    newest = [f"(SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ {p.add(terms.rare)}::tsquery "
-              f"ORDER BY t.id DESC LIMIT {LEX_CANDIDATES})"]
-    if match_any and terms.any_query:
+    # Newest first: the rows' ids, then their columns (computed on the chosen rows only). The rows
+    # holding every uncommon lexeme are expected to be few (planner_stats.search_terms): they are
+    # taken through the text index behind a fence (OFFSET 0), so that no plan, not even a generic
+    # one that cannot see the tsquery, walks the primary key back through every row instead.
+    newest = []
+    if terms.rare and terms.generic_plan:
+        newest.append(f"(SELECT id FROM (SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
+                      f"{p.add(terms.rare)}::tsquery OFFSET 0) holding ORDER BY id DESC LIMIT {LEX_CANDIDATES})")
+    elif terms.rare:  # a custom plan sees how many rows hold them, and walks the primary key if most do
+        newest.append(f"(SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ {p.add(terms.rare)}::tsquery "
+                      f"ORDER BY t.id DESC LIMIT {LEX_CANDIDATES})")
+    if match_any and terms.any_query:  # (custom plans only: they see how many rows match, and walk
+        # the primary key when most rows do)
         newest.append(f"(SELECT t.id FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
                       f"{p.add(terms.any_query)}::tsquery ORDER BY t.id DESC LIMIT {LEX_ANY_CANDIDATES})")
-    candidates = [f"SELECT {columns} FROM {q.table} t WHERE t.id = ANY (ARRAY({' UNION '.join(newest)}))"]
+    candidates = []
+    if newest:
+        candidates.append(f"SELECT {columns} FROM {q.table} t WHERE t.id = ANY (ARRAY({' UNION '.join(newest)}))")
     if terms.enumerated_query:  # every row of the enumerated lexemes, read once
         candidates.append(f"SELECT {columns} FROM {q.table} t WHERE {where} AND t.content_tsv @@ "
                           f"{p.add(terms.enumerated_query)}::tsquery LIMIT {ENUMERATED_CANDIDATES}")
@@ -267,7 +283,7 @@ def _bm25_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: boo
     # common in the table may be rare among this user's rows. Unestimated (a user too rare for the
     # statistics' common values): decided on the count.
     small = "false"
-    if terms.rows <= 0 or terms.rows <= terms.budget:
+    if few_rows:
         small = "true" if terms.rows > 0 else f"(SELECT n FROM population) <= {float(terms.budget)}"
     if small != "false" and terms.any_query:  # (the enumerated lexemes' rows are read above)
         candidates.append(f"SELECT {columns} FROM {q.table} t WHERE {where} AND {small} AND t.content_tsv @@ "

@@ -20,6 +20,7 @@ import numpy as np
 from mcp_server.db.database import Database
 from mcp_server.db.engine import ITERATIVE_SCAN, Connection
 from mcp_server.db.hybrid_query import (
+    KEYWORD_WEIGHT,
     TEXT_SEARCH_CONFIG,
     HybridQuery,
     Params,
@@ -217,6 +218,7 @@ async def search(
     scope: Scope = ALL_ROWS,
     exclude: Sequence[int] = (),
     max_id: int | None = None,
+    keyword_weight: float = KEYWORD_WEIGHT,
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """The user's memories in `scope` best matching `text` (and `vector`, made by `model`), best
     first, leaving out the ids in `exclude` and those above `max_id` (a recall cursor's pin: rows
@@ -230,7 +232,11 @@ async def search(
             scan = await stats.hnsw_scan_mode(
                 conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
                 ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata), scope=scope)
-            population = await stats.rows_share(conn, user_id, model)  # (cached by hnsw_scan_mode)
+            # (cached by hnsw_scan_mode) The user's rows in scope, as if scope and user were
+            # independent: the same population the keyword ranking counts words in.
+            population = await stats.rows_share(conn, user_id, model)
+            if population > 0:
+                population *= await stats.project_share(conn, scope)
         budget = ENUMERATED_ROWS_BUDGET if vector is None else HYBRID_ENUMERATED_ROWS_BUDGET
         terms = await stats.search_terms(conn, text, hnsw_scan=scan, population=population, budget=budget,
                                          generic_plan=vector is not None and source is None and not metadata
@@ -239,7 +245,7 @@ async def search(
         async def once() -> tuple[list[RecalledMemory], SearchMode]:
             return await search_once(conn, user_id, text=text, vector=vector, model=model, limit=limit,
                                      source=source, metadata=metadata, min_score=min_score, terms=terms,
-                                     scope=scope, exclude=exclude, max_id=max_id)
+                                     scope=scope, exclude=exclude, max_id=max_id, keyword_weight=keyword_weight)
 
         hits, mode = await once()
         if scan == PLAIN_SCAN and vector is not None and len(hits) < limit and min_score is None:
@@ -265,12 +271,13 @@ async def search_once(
     scope: Scope = ALL_ROWS,
     exclude: Sequence[int] = (),
     max_id: int | None = None,
+    keyword_weight: float = KEYWORD_WEIGHT,
 ) -> tuple[list[RecalledMemory], SearchMode]:
     """One hybrid statement, with the connection's scan mode as it is and the query's terms as the
-    statistics see them (None: each one counted in the index)."""
+    statistics see them (None: no keyword ranking)."""
     query = HybridQuery(table=TABLE, columns=f"t.id, t.content, t.source, t.metadata, t.created_at, {KEY_OF_ROW}",
                         text=text, vector=vector, model=model, limit=limit, min_score=min_score,
-                        terms=terms)
+                        terms=terms, keyword_weight=keyword_weight)
     query.filters.append(f"t.user_id = {query.params.add(user_id)}")
     in_scope = scope.predicate(query.params.add)
     if in_scope is not None:

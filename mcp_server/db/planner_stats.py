@@ -145,10 +145,12 @@ class TableStats:
         shares = await self.shares(conn)
         rows = self._rows * population if self._rows > 0 and population > 0 else 0.0
         plan = GENERIC_PLAN if generic_plan and rows > 0 else CUSTOM_PLAN
+        # Noted first: a call cancelled during the round trip may have changed them (the next block
+        # that is not a search then restores them, at worst needlessly).
+        note_scan_mode(conn, hnsw_scan, plan)
         query = await conn.fetchval(f"SELECT websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text, "
                                     "set_config('hnsw.iterative_scan', $2, false), "
                                     "set_config('plan_cache_mode', $3, false)", text, hnsw_scan, plan)
-        note_scan_mode(conn, hnsw_scan, plan)
         lexemes = sorted({_ESCAPED.sub(lambda e: e.group()[0], m) for m in _LEXEME.findall(query or "")},
                          key=lambda lexeme: (lexeme in shares, shares.get(lexeme, 0.0), lexeme))
         if not lexemes:
@@ -183,12 +185,13 @@ class TableStats:
             enumerated_query=" | ".join(tsquery_lexeme(lexeme) for lexeme in lexemes if read[lexeme]),
             # (the rows of the enumerated lexemes are read whole: the newest rows of the others; fewer
             # ORed words also keep the planner's estimate low enough to use the text index)
-            any_query=" | ".join(tsquery_lexeme(lexeme) for lexeme in lexemes if not read[lexeme]))
+            any_query=" | ".join(tsquery_lexeme(lexeme) for lexeme in lexemes if not read[lexeme]),
+            generic_plan=plan == GENERIC_PLAN)
 
 
 async def set_hnsw_scan(conn: Connection, mode: str, plan: str = CUSTOM_PLAN) -> None:
     """Set the connection's hnsw.iterative_scan (PLAIN_SCAN or ITERATIVE_SCAN) and plan_cache_mode
     for the next search."""
+    note_scan_mode(conn, mode, plan)  # (first: see search_terms)
     await conn.execute("SELECT set_config('hnsw.iterative_scan', $1, false), set_config('plan_cache_mode', $2, false)",
                        mode, plan)
-    note_scan_mode(conn, mode, plan)

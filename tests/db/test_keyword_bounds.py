@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 
 from mcp_server.app_context import open_app
@@ -121,3 +122,89 @@ async def test_the_newest_rows_of_any_word_are_found_through_the_text_index(
         assert any("flamingo" in cond and "pelican" in cond for cond in asked)
         found, _ = await repo.search(app.database, "tester", text=text, vector=None, model=None, limit=10)
         assert {r.content for r in found} == {"flamingo colony count", "pelican nesting"}
+
+
+async def test_a_hybrid_search_with_a_generic_plan_never_walks_the_primary_key(
+    settings: Settings, database_url: str
+) -> None:
+    """An unfiltered hybrid recall runs with a generic plan, which cannot see its tsqueries: the
+    scan for the rows holding every uncommon word must still go through the text index (REV19 H1:
+    unfenced, the generic plan walked the primary key back through all 100,000 rows)."""
+    async with open_app(settings, load_in_background=False) as app, app.database.connection() as conn:
+        await conn.execute("INSERT INTO memory_shards (user_id, content, content_hash, embedding_model) SELECT "
+                           "'tester', 'routine entry ' || i || CASE WHEN i % 400 = 0 THEN ' quokka' ELSE '' END "
+                           "|| CASE WHEN i % 300 = 0 THEN ' narwhal' ELSE '' END, md5('r' || i), 'm' "
+                           "FROM generate_series(1, 100000) i")
+        await analyze(database_url)
+        stats = TableStats("memory_shards")
+        # (the shares of 'quokka' and 'narwhal' are 0.25% and 0.33%: 250 and 333 rows, over a budget of 40;
+        # a generic plan guesses 0.5% of 100,000 rows hold them, more than the 200 newest it takes)
+        terms = await stats.search_terms(conn, "routine quokka narwhal", population=1.0, budget=40,
+                                         generic_plan=True)
+        assert terms is not None and terms.generic_plan
+        assert set(terms.rare.split(" & ")) == {"'quokka'", "'narwhal'"}  # (neither read whole)
+        # every uncommon word read whole: no scan for the rows holding them all (REV19: an empty
+        # tsquery there walked the primary key under the generic plan)
+        whole = await stats.search_terms(conn, "routine quokka", population=1.0, budget=1000, generic_plan=True)
+        assert whole is not None and whole.rare == ""
+        whole_query = HybridQuery(table="memory_shards", columns="t.id", text="routine quokka",
+                                  vector=np.ones(settings.embedding_dim, dtype=np.float32), model="m", limit=10,
+                                  terms=whole)
+        assert "ORDER BY t.id DESC" not in build_sql(whole_query)[0]
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        vector = [0.0] * settings.embedding_dim
+        vector[0] = 1.0
+        query = HybridQuery(table="memory_shards", columns="t.id, t.content", text="routine quokka narwhal",
+                            vector=np.array(vector, dtype=np.float32), model="m", limit=10, terms=terms)
+        query.filters.append(f"t.user_id = {query.params.add('tester')}")
+        sql, values, mode = build_sql(query)
+        assert mode == "hybrid"
+        # A prepared statement executed under force_generic_plan (EXPLAIN with bound parameters would
+        # show a custom plan): PREPARE / EXPLAIN EXECUTE, the values written as SQL literals.
+        await conn.execute(f"PREPARE hybrid AS {sql}")
+        arguments = ", ".join(sql_literal(value) for value in values)
+        explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE hybrid({arguments})")
+        plan = list(nodes(json.loads(explained)[0]["Plan"]))
+        walks = [n for n in plan if n.get("Index Name") == "memory_shards_pkey" and "Index Cond" not in n]
+        assert walks == []
+        found, _ = await repo.search(app.database, "tester", text="routine quokka narwhal", vector=None,
+                                     model=None, limit=10)
+        assert found and all("quokka" in r.content and "narwhal" in r.content for r in found[:5])
+
+
+def sql_literal(value: Any) -> str:
+    """`value` (a search statement's parameter) as an SQL literal, for EXECUTE."""
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    if isinstance(value, np.ndarray):
+        return quoted("[" + ",".join(str(float(x)) for x in value) + "]")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return quoted(value)
+    if isinstance(value, list):
+        return "ARRAY[" + ",".join(sql_literal(item) for item in value) + "]" if value else "'{}'"
+    raise TypeError(f"no literal for {value!r}")
+
+
+async def test_a_query_of_common_words_beside_a_vector_reads_nothing_and_still_answers(
+    settings: Settings, database_url: str
+) -> None:
+    """Every word in every row, and the user's rows more than the budget: the keyword side has
+    nothing to read (a statement with an unused parameter was refused: SQLSTATE 42P18)."""
+    async with open_app(settings, load_in_background=False) as app, app.database.connection() as conn:
+        await conn.execute("INSERT INTO memory_shards (user_id, content, content_hash) SELECT 'tester', "
+                           "'routine entry ' || i, md5('r' || i) FROM generate_series(1, 1000) i")
+        await analyze(database_url)
+        terms = await TableStats("memory_shards").search_terms(conn, "routine entry", population=1.0, budget=200)
+        assert terms is not None and terms.rare == "" and terms.enumerated_query == ""
+        vector = np.ones(settings.embedding_dim, dtype=np.float32)
+        found, mode = await repo.search_once(conn, "tester", text="routine entry", vector=vector, model="m",
+                                             limit=10, source=None, metadata=None, min_score=None, terms=terms)
+        assert mode == "hybrid" and found == []  # (no row has a vector from "m")
+        found, mode = await repo.search_once(conn, "tester", text="routine entry", vector=None, model=None,
+                                             limit=10, source=None, metadata=None, min_score=None, terms=terms)
+        assert mode == "lexical" and len(found) == 10  # alone, the newest rows holding any word

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import asyncpg
 import pytest
 
 from mcp_server.db import migrate
+from mcp_server.db.database import Database
 from mcp_server.db.engine import DatabaseTarget, open_pool
 from mcp_server.identity import acting_as
 from mcp_server.settings import Settings
@@ -74,3 +78,32 @@ async def test_a_pooled_connection_never_carries_a_user_into_the_next_acquisitio
             assert await conn.fetchval("SHOW hnsw.ef_search") == str(settings.hnsw_ef_search)
     finally:
         await pool.close()
+
+
+async def test_a_cancelled_maintenance_block_never_leaves_the_login_role_to_the_next_user(
+    database_url: str, settings: Settings
+) -> None:
+    """The acting user is kept on a connection between acquisitions; a task cancelled around the
+    maintenance path's RESET ROLE must not leave the next acquisition running as the login role
+    (which row-level security lets through). Real cancellations at varied instants (REV19: 186 of
+    400 leaked when the bookkeeping was updated after the round trip)."""
+    await seeded_pool(database_url, settings)  # (migrations and rows; this test uses a Database)
+    database = await Database.open(DatabaseTarget(database_url, False), settings, max_size=1)
+    try:
+        with acting_as("alice"):
+            for attempt in range(200):
+                async def maintenance() -> None:
+                    async with database.maintenance_connection():
+                        await asyncio.sleep(0)
+
+                task = asyncio.ensure_future(maintenance())
+                for _ in range(attempt % 12):  # cancel somewhere around the RESET's round trip
+                    await asyncio.sleep(0)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                async with database.connection() as conn:
+                    assert await conn.fetchval("SELECT current_user") == "aletheia_app", attempt
+                    assert await conn.fetchval("SELECT count(*) FROM memory_shards WHERE user_id = 'bob'") == 0
+    finally:
+        await database.close()
