@@ -22,8 +22,8 @@ intervals (queries resampled, fixed seed) for:
 rank), with a two-sided sign test. Figures go to bench/results/quality-<timestamp>.json with
 every query's rank, so that two runs can be compared query by query.
 
-The fusion weight, held out: hybrid_query.KEYWORD_WEIGHT was tuned on these same queries, so the
-hybrid row is an in-sample figure. A second table cross-validates it in two folds: the queries are
+The fusion weight, held out: the shipped weights (services/fusion_weights.py) were chosen on these same
+queries, so the hybrid row is an in-sample figure. A second table cross-validates it in two folds: the queries are
 split in halves by a stable hash of the rule's file name; each query's vector-only and keywords-only
 rankings (the top vector_candidates(10) = 40 of each, through `recall(mode="vector" | "keywords")`)
 are fused offline by weighted reciprocal rank fusion exactly as hybrid_query does (RRF_K,
@@ -57,11 +57,12 @@ from mcp import Client
 
 from bench.harness import call_tool, stdio_session
 from mcp_server.app_context import open_app
-from mcp_server.db.hybrid_query import KEYWORD_WEIGHT, RRF_K, VECTOR_WEIGHT, vector_candidates
+from mcp_server.db.hybrid_query import RRF_K, VECTOR_WEIGHT, vector_candidates
 from mcp_server.embeddings import load_embedder
 from mcp_server.embeddings.hashing import DEFAULT_MODEL as HASHING_MODEL
 from mcp_server.errors import RuleFileError
 from mcp_server.rules.parse import split_front_matter
+from mcp_server.services.fusion_weights import keyword_weight
 from mcp_server.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "cursor-rules-mdc"
@@ -73,7 +74,8 @@ EMBEDDER_WAIT_S = 300.0  # longest wait for a server's embedder to load (a first
 MODES = ("hybrid", "vector", "keywords", "exact vector")
 BASELINE = "exact vector"
 CANDIDATES = vector_candidates(TOP)  # what each side of a hybrid search for TOP results ranks before fusion
-WEIGHTS = tuple(round(0.2 + 0.1 * step, 1) for step in range(14))  # keyword weights tried: 0.2 .. 1.5
+# Keyword weights tried: 0.2 .. 1.5 by tenths, then up to keywords all but alone.
+WEIGHTS = (*(round(0.2 + 0.1 * step, 1) for step in range(14)), 2.0, 3.0, 5.0, 10.0, 20.0, 50.0)
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,8 @@ async def measure_embedder(spec: EmbedderSpec, rules: Sequence[Rule], workdir: P
     runs["keywords"] = await keywords_only(spec, rules, ids, data_dir)
     runs[BASELINE] = await exact_vector(spec, rules, ids, data_dir)
     baseline = runs[BASELINE].ranks
-    fusion = (cross_validate_weight(rules, ids, sides, runs["hybrid"].ranks, resamples) if sides is not None
+    shipped = keyword_weight(spec.env["EMBEDDING_PROVIDER"])
+    fusion = (cross_validate_weight(rules, ids, sides, runs["hybrid"].ranks, resamples, shipped) if sides is not None
               else {"skipped": "recall offers no `mode` argument: each side's ranking cannot be fetched"})
     return {"label": spec.label, "env": {k: v for k, v in spec.env.items() if k != "EMBEDDING_MODEL_PATH"},
             "wall_s": round(time.perf_counter() - started, 1),
@@ -379,12 +382,13 @@ def _mrr(ranks: Sequence[int | None], chosen: Sequence[int]) -> float:
 
 
 def cross_validate_weight(rules: Sequence[Rule], ids: Sequence[int], sides: SideRankings,
-                          server_hybrid: Sequence[int | None], resamples: int) -> dict[str, Any]:
+                          server_hybrid: Sequence[int | None], resamples: int,
+                          shipped_weight: float) -> dict[str, Any]:
     """Two folds: the keyword weight with the best MRR@10 on one half (ties: the smaller weight),
     scored on the other half; with the shipped weight and the server's hybrid figure beside it."""
     halves = [[i for i, rule in enumerate(rules) if fold_of(rule) == half] for half in (0, 1)]
     by_weight = {weight: fused_ranks(sides, ids, weight) for weight in WEIGHTS}
-    shipped = fused_ranks(sides, ids, KEYWORD_WEIGHT)
+    shipped = fused_ranks(sides, ids, shipped_weight)
     held_out: list[int | None] = list(shipped)  # (every query is in exactly one test half: overwritten)
     folds = []
     for test in (0, 1):
@@ -405,7 +409,7 @@ def cross_validate_weight(rules: Sequence[Rule], ids: Sequence[int], sides: Side
         values = per_query(ranks)["mrr@10"]
         return {"value": round(float(values.mean()), 3), "ci95": bootstrap_interval(values, resamples)}
 
-    return {"weights": list(WEIGHTS), "shipped_weight": KEYWORD_WEIGHT, "candidates": CANDIDATES, "folds": folds,
+    return {"weights": list(WEIGHTS), "shipped_weight": shipped_weight, "candidates": CANDIDATES, "folds": folds,
             "held_out": figure(held_out) | {"ranks": held_out},
             "shipped_offline": figure(shipped) | {"ranks": shipped},
             "server_hybrid": figure(server_hybrid),
@@ -494,7 +498,7 @@ def print_fusion_table(results: dict[str, Any]) -> None:
           f"side's top {CANDIDATES} (recall mode vector / keywords) fused offline (RRF K={RRF_K}, vector weight "
           f"{VECTOR_WEIGHT}, keyword weight among {WEIGHTS[0]}..{WEIGHTS[-1]}); MRR@10")
     header = (f"{'embedder':<48} {'tuned on':<9} {'tested on':<10} {'best w':>6} {'train':>7} {'test':>7} "
-              f"{'shipped w=' + str(KEYWORD_WEIGHT):>14} {'server hybrid':>14}")
+              f"{'shipped w':>14} {'server hybrid':>14}")
     print(header)
     print("-" * len(header))
     for embedder in results["embedders"].values():

@@ -11,7 +11,7 @@ import numpy as np
 
 from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
-from mcp_server.db.hybrid_query import TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search
+from mcp_server.db.hybrid_query import KEYWORD_WEIGHT, TEXT_SEARCH_CONFIG, HybridQuery, Params, hybrid_search
 from mcp_server.db.planner_stats import ENUMERATED_ROWS_BUDGET, HYBRID_ENUMERATED_ROWS_BUDGET
 from mcp_server.db.projects import ALL_ROWS, KEY_OF_ROW, Scope
 from mcp_server.db.upkeep import refresh_after_bulk_write, use_bulk_gin_pending_list
@@ -227,6 +227,7 @@ async def candidates_for_path(
 async def search(
     database: Database, *, text: str, vector: np.ndarray | None, model: str | None, limit: int,
     tags: Sequence[str] | None, strategy_type: str | None, scope: Scope = ALL_ROWS,
+    keyword_weight: float = KEYWORD_WEIGHT,
 ) -> list[Pattern]:
     """The patterns in `scope` best matching `text` (and `vector`, made by `model`), best first."""
     async with database.connection(search=True) as conn:
@@ -236,7 +237,7 @@ async def search(
         terms = await stats.search_terms(conn, text, population=await stats.project_share(conn, scope),
                                          budget=budget)
         query = HybridQuery(table=TABLE, columns=PATTERN_COLUMNS, text=text, vector=vector, model=model,
-                            limit=limit, terms=terms, titles=True)
+                            limit=limit, terms=terms, titles=True, keyword_weight=keyword_weight)
         query.filters.extend(_filters(query.params, tags, strategy_type, scope))
         records, _mode = await hybrid_search(conn, query)
     return [_pattern(r) for r in records]

@@ -44,6 +44,7 @@ from mcp_server.schemas import (
 from mcp_server.services import memory_jsonl
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.fusion_weights import keyword_weight
 from mcp_server.services.memory_jsonl import ImportReport, ParsedLine
 from mcp_server.services.paging import call_arguments, cursor_pin
 from mcp_server.services.progress import Progress
@@ -135,7 +136,8 @@ class MemoryService:
             self.database, self.user_id, text="" if ranking == "vector" else text, vector=vector,
             # (the model even without a vector: its share of the user's rows sizes the keyword ranking's reads)
             model=self.embedder.model, limit=count, source=label, metadata=meta,
-            min_score=threshold, scope=in_scope, max_id=pin)
+            min_score=threshold, scope=in_scope, max_id=pin,
+            keyword_weight=keyword_weight(self.settings.embedding_provider))
         if not paged:
             return RecallResult(results=hits, mode=ran)
         result = recall_page(hits, ran, cursor, arguments, self.settings.max_response_chars, pin)

@@ -69,6 +69,7 @@ from mcp_server.schemas import (
 from mcp_server.services import paging
 from mcp_server.services import validation as check
 from mcp_server.services.embedding_runtime import EmbedderRuntime
+from mcp_server.services.fusion_weights import keyword_weight
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.relevance_floors import Floor, relevance_floor
@@ -352,7 +353,8 @@ class PatternService:
             vector = await self.embedder.try_embed_query(text)
             hits = await repo.search(
                 self.database, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
-                limit=max(count * 5, 50), tags=tag_filter, strategy_type=strategy, scope=in_scope)
+                limit=max(count * 5, 50), tags=tag_filter, strategy_type=strategy, scope=in_scope,
+                keyword_weight=keyword_weight(self.settings.embedding_provider))
             for rank, row in enumerate(hits):
                 relevance[row.id] = 1.0 - rank / len(hits)
                 rows[row.id] = row
