@@ -90,7 +90,7 @@ async def load_corpus(corpus: Corpus, data_dir: Path) -> dict[str, Any]:
             "vectors_and_index_build_s": round(index_s, 2)}
 
 
-async def vector_recall_at_10(corpus: Corpus, data_dir: Path, n_queries: int = 100) -> float:
+async def vector_recall_at_10(corpus: Corpus, data_dir: Path, n_queries: int = 300) -> float:
     """Share of the HNSW top-10 (server settings) that belongs to the exact top-10 (sequential scan).
 
     The approximate side orders by the indexed expression, as the server's search does (and the
