@@ -173,8 +173,10 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     keyword_score = "NULL::float8"
     if use_text:
         # ts_delete drops the query's lexemes from the row's tsvector: the ones it loses are those the
-        # row contains. Computed on the hits only (at most a few hundred rows).
-        lexemes = f"tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', {p.add(q.text)}::text))"
+        # row contains. Computed on the hits only (at most a few hundred rows). The query's lexemes
+        # once per statement (a scalar subquery; inline, to_tsvector parsed the query for every row
+        # twice: ~1 ms of a recall at 100k notes).
+        lexemes = f"(SELECT tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', {p.add(q.text)}::text)))"
         keyword_score = (f"(length(t.content_tsv) - length(ts_delete(t.content_tsv, {lexemes})))::float8"
                          f" / NULLIF(cardinality({lexemes}), 0)")
 
