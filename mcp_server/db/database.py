@@ -180,8 +180,8 @@ class Database:
         security lets every role but the app role through: migration 0010). For the server's own
         upkeep (the vector backfill), never for a user's request."""
         async with self.connection() as conn:
-            # For this block only: the pool's reset on release and its setup on the next acquire
-            # make the connection act for a user again.
+            # For this block only: the pool's setup on the next acquisition sees the acting user
+            # cleared and makes the connection act for a user again.
             await act_as_login_role(conn)
             yield conn
 

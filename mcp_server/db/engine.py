@@ -46,8 +46,9 @@ _ACCEPTED_SCHEMES = {
     "postgresql+psycopg2",
 }
 
-# hnsw.iterative_scan of pooled connections: set on connect, restored on release (a search may
-# turn it off for itself, db.planner_stats.TableStats.hnsw_scan_mode).
+# hnsw.iterative_scan of pooled connections: set on connect; a search may turn it off for itself
+# (db.planner_stats.TableStats.hnsw_scan_mode), and the next block that is not a search turns it
+# back on (restore_search_settings).
 ITERATIVE_SCAN = "relaxed_order"
 # plan_cache_mode: every connection plans each statement for its parameters (see _connection_setup);
 # a search that gains nothing from it runs with a generic plan (db.planner_stats.search_terms).
@@ -236,8 +237,9 @@ def _session(conn: Connection) -> _SessionState:
 
 
 def note_scan_mode(conn: Connection, mode: str, plan: str | None = None) -> None:
-    """Record that the connection's hnsw.iterative_scan was set to `mode` (and its plan_cache_mode
-    to `plan`) for one search (db.planner_stats), so that the release sets them back (only then)."""
+    """Record that the connection's hnsw.iterative_scan is set to `mode` (and its plan_cache_mode to
+    `plan`) for one search (db.planner_stats), so that the next block that is not a search sets
+    them back (restore_search_settings), and only when they differ."""
     state = _session(conn)
     state.scan = mode
     if plan is not None:

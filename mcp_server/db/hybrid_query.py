@@ -113,14 +113,6 @@ class HybridQuery:
     keyword_weight: float = KEYWORD_WEIGHT  # the keyword ranking's weight in the fusion (services.fusion_weights)
 
 
-def tsquery_sql(params: Params, text: str, match_any: bool) -> str:
-    """SQL for the tsquery of `text`; ORed terms when `match_any` and the text has no operators."""
-    query = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', {params.add(text)})"
-    if match_any and not has_operators(text):
-        return f"replace({query}::text, ' & ', ' | ')::tsquery"
-    return query
-
-
 def vector_candidates(limit: int) -> int:
     """Rows each side of a hybrid search ranks before fusion, for `limit` results."""
     return max(limit * 4, 40)
@@ -152,7 +144,7 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     else:
         similarity = "NULL::float8"
     if use_text and has_operators(q.text or ""):
-        ctes.append(_operator_keywords(p, q, where, k, match_any=not use_vector))
+        ctes.append(_operator_keywords(p, q, where, k))
     elif use_text:
         ctes.extend(_bm25_keywords(p, q, where, k, match_any=not use_vector))
     if not ctes:
@@ -209,10 +201,10 @@ def build_sql(q: HybridQuery) -> tuple[str, list[Any], SearchMode]:
     return sql, p.values, mode
 
 
-def _operator_keywords(p: Params, q: HybridQuery, where: str, k: int, match_any: bool) -> str:
+def _operator_keywords(p: Params, q: HybridQuery, where: str, k: int) -> str:
     """The keyword side of a query written with operators (quotes, -word, or): rows matching it as
     written, the newest LEX_CANDIDATES of them, ranked by ts_rank_cd."""
-    tsquery = tsquery_sql(p, q.text or "", match_any=match_any)
+    tsquery = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', {p.add(q.text or '')})"
     return f"""lex AS (
                 SELECT id, score, row_number() OVER (ORDER BY score DESC, id DESC) AS rank FROM (
                     SELECT t.id, ts_rank_cd(t.content_tsv, q.query) AS score

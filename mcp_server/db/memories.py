@@ -232,11 +232,8 @@ async def search(
             scan = await stats.hnsw_scan_mode(
                 conn, acting_user=user_id, model=model, candidates=vector_candidates(limit),
                 ef_search=database.hnsw_ef_search, filtered=source is not None or bool(metadata), scope=scope)
-            # (cached by hnsw_scan_mode) The user's rows in scope, as if scope and user were
-            # independent: the same population the keyword ranking counts words in.
-            population = await stats.rows_share(conn, user_id, model)
-            if population > 0:
-                population *= await stats.project_share(conn, scope)
+            # (cached: hnsw_scan_mode read it) the same population the keyword ranking counts words in
+            population = await stats.searched_share(conn, user_id, model, scope)
         budget = ENUMERATED_ROWS_BUDGET if vector is None else HYBRID_ENUMERATED_ROWS_BUDGET
         terms = await stats.search_terms(conn, text, hnsw_scan=scan, population=population, budget=budget,
                                          generic_plan=vector is not None and source is None and not metadata

@@ -264,10 +264,12 @@ async def query_evidence(conn: Connection, ids: Sequence[int], text: str, vector
     records = await conn.fetch(
         f"""
         SELECT t.id, {similarity} AS similarity,
-               t.content_tsv @@ plainto_tsquery('{TEXT_SEARCH_CONFIG}', $2) AS every_term,
-               tsvector_to_array(t.content_tsv) && tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', $2))
-                 AS shared_term
-        FROM eng_patterns t WHERE t.id = ANY($1::bigint[])
+               t.content_tsv @@ q.every AS every_term,
+               tsvector_to_array(t.content_tsv) && q.lexemes AS shared_term
+        FROM eng_patterns t,
+             (SELECT plainto_tsquery('{TEXT_SEARCH_CONFIG}', $2) AS every,
+                     tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}', $2)) AS lexemes) q
+        WHERE t.id = ANY($1::bigint[])
         """,
         *params.values,
     )

@@ -112,15 +112,22 @@ class TableStats:
             self._project_shares[project] = cached
         return cached[0]
 
+    async def searched_share(self, conn: Connection, acting_user: str | None, model: str,
+                             scope: Scope | None = None) -> float:
+        """Estimated share of rows a search of `acting_user` in `scope` looks at (their rows with
+        vectors from `model`, times the scope's share, as if independent); 0 when unknown."""
+        share = await self.rows_share(conn, acting_user, model)
+        if scope is not None and share > 0:
+            share *= await self.project_share(conn, scope)
+        return share
+
     async def hnsw_scan_mode(self, conn: Connection, *, acting_user: str | None, model: str,
                              candidates: int, ef_search: int, filtered: bool, scope: Scope | None = None) -> str:
         """PLAIN_SCAN when a plain HNSW scan is expected to yield enough eligible rows (no filter
         beyond user, model and project, and most rows are eligible), else ITERATIVE_SCAN."""
         if filtered:
             return ITERATIVE_SCAN
-        share = await self.rows_share(conn, acting_user, model)
-        if scope is not None and share > 0:
-            share *= await self.project_share(conn, scope)  # (as if independent of user and model)
+        share = await self.searched_share(conn, acting_user, model, scope)
         return PLAIN_SCAN if share * ef_search >= PLAIN_SCAN_MARGIN * candidates else ITERATIVE_SCAN
 
     async def search_terms(self, conn: Connection, text: str, *, hnsw_scan: str = ITERATIVE_SCAN,

@@ -142,3 +142,22 @@ async def test_an_old_row_holding_every_uncommon_word_is_found_under_many_newer_
         await owner.execute("ANALYZE memory_shards")
         await owner.close()
         assert (await search_lexical(conn, "tester", "alpha beta"))[0] == "alpha beta"
+
+
+async def test_a_query_with_operators_is_matched_as_written(settings: Settings) -> None:
+    """Quotes and -word keep their meaning, alone and beside a vector."""
+    async with open_app(settings, load_in_background=False) as app, app.database.connection() as conn:
+        rows = ["kafka consumer lag", "kafka canary deploy", "canary release notes", "lag of the consumer kafka"]
+        await conn.executemany(
+            "INSERT INTO memory_shards (user_id, content, content_hash) VALUES ('tester', $1, md5($1))",
+            [(text,) for text in rows])
+        vector = HashingEmbedder(settings.embedding_dim).embed_sync(["kafka"])[0]
+        for text, expected in (("kafka -canary", {"kafka consumer lag", "lag of the consumer kafka"}),
+                               ('"consumer lag"', {"kafka consumer lag"})):
+            assert await TableStats("memory_shards").search_terms(conn, text) is None  # (operators)
+            found, mode = await repo.search_once(conn, "tester", text=text, vector=None, model=None, limit=10,
+                                                 source=None, metadata=None, min_score=None)
+            assert mode == "lexical" and {r.content for r in found} == expected, text
+            found, mode = await repo.search_once(conn, "tester", text=text, vector=vector, model=DEFAULT_MODEL,
+                                                 limit=10, source=None, metadata=None, min_score=None)
+            assert {r.content for r in found if r.found_by != "vector"} == expected, text
