@@ -61,6 +61,9 @@ MAX_TAGS = 50
 MAX_METADATA_BYTES = 16_384  # JSON of a metadata object
 MAX_MESSAGES = 2_000  # messages of one logged exchange
 MAX_CONVERSATION_QUERY_CHARS = 1_000
+# A recall or find_patterns query (and a hook's prompt, as one): a memory may be far longer
+# (MAX_CONTENT_CHARS), but each word of a query costs the keyword search a term.
+MAX_QUERY_CHARS = 20_000
 STATUS_CODES = (100, 599)  # an exchange's HTTP status code, inclusive
 MAX_LATENCY_MS = 86_400_000
 MAX_PROJECT_CHARS = 200  # a project name (key)

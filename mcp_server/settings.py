@@ -213,7 +213,10 @@ class Settings(BaseSettings):
     )
 
     # --- limits and search ------------------------------------------------------------------
-    max_content_chars: int = Field(default=20_000, ge=100, le=1_000_000, validation_alias=_env("MAX_CONTENT_CHARS"))
+    max_content_chars: int = Field(
+        default=100_000, ge=100, le=1_000_000, validation_alias=_env("MAX_CONTENT_CHARS"),
+        description="Longest memory, in characters (public rule files reach ~60 KB, like a pattern's bound).",
+    )
     max_response_chars: int = Field(
         default=60_000, ge=2_000, le=10_000_000, validation_alias=_env("MAX_RESPONSE_CHARS"),
         description="Largest tool result (JSON characters); lists are cut short, long texts shortened.",

@@ -47,9 +47,11 @@ def reference_vector(text: str, dimension: int) -> np.ndarray:
 
 
 class FakeEmbeddingsAPI(LoopbackHTTPServer):
-    def __init__(self, dimension: int = 16, shuffle: bool = False) -> None:
+    def __init__(self, dimension: int = 16, shuffle: bool = False, max_input_chars: int | None = None) -> None:
         self.dimension = dimension
         self.shuffle = shuffle
+        # Like a real API's context length (OpenAI: 8,191 tokens): a longer input is refused, 400.
+        self.max_input_chars = max_input_chars
         self.received: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.vector_hook: Callable[[list[float], int], list[float]] | None = None
@@ -63,6 +65,16 @@ class FakeEmbeddingsAPI(LoopbackHTTPServer):
     def reply(self, *replies: Reply) -> None:
         """Queue replies for the next requests; once they are used up, requests succeed."""
         self.replies.extend(replies)
+
+    def _default_reply(self, body: Any) -> Reply:
+        inputs = body.get("input") if isinstance(body, dict) else None
+        longest = max((len(text) for text in inputs if isinstance(text, str)), default=0) if inputs else 0
+        if self.max_input_chars is not None and longest > self.max_input_chars:
+            return Reply(status=400, body={"error": {
+                "message": f"This model's maximum context length is {self.max_input_chars} tokens, however you "
+                           f"requested {longest} tokens. Please reduce your prompt.",
+                "type": "invalid_request_error", "param": None, "code": "context_length_exceeded"}})
+        return Reply()
 
     def _success(self, inputs: list[str]) -> dict[str, Any]:
         data = []
@@ -86,7 +98,7 @@ class FakeEmbeddingsAPI(LoopbackHTTPServer):
                     api.received.append(
                         Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
-                    reply = api.replies.popleft() if api.replies else Reply()
+                    reply = api.replies.popleft() if api.replies else api._default_reply(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw is not None:
@@ -112,6 +124,7 @@ class FakeEmbeddingsAPI(LoopbackHTTPServer):
 
 
 @contextmanager
-def running_api(dimension: int = 16, shuffle: bool = False) -> Iterator[FakeEmbeddingsAPI]:
-    with FakeEmbeddingsAPI(dimension, shuffle) as api:
+def running_api(dimension: int = 16, shuffle: bool = False,
+                max_input_chars: int | None = None) -> Iterator[FakeEmbeddingsAPI]:
+    with FakeEmbeddingsAPI(dimension, shuffle, max_input_chars) as api:
         yield api

@@ -18,6 +18,16 @@ from mcp_server.db.schema_check import stored_vector_dimensions
 # A pattern's vector is made from its title, description and leading content: long rule files
 # exceed what embedding models read, and the full text is in the keyword index anyway.
 PATTERN_EMBED_CHARS = 2000
+# A memory's vector is made from its leading characters, for the same reason: local models read
+# 256-512 tokens (~1,000-2,000 characters), and an API refuses a longer input than its own limit
+# (OpenAI's: 8,191 tokens; a token is at least a character), which would fail every call that
+# embeds the memory (and count as the embedder failing) rather than embed its start.
+MEMORY_EMBED_CHARS = 8_000
+
+
+def memory_embedding_text(content: str) -> str:
+    """What a memory's vector is computed from (the one definition: writes and backfills use it)."""
+    return content[:MEMORY_EMBED_CHARS]
 
 
 def pattern_embedding_text(title: str | None, content: str, metadata: Mapping[str, Any]) -> str:
@@ -45,7 +55,9 @@ class VectorTable:
         return f"ix_{self.table}_embedding_ivfflat"
 
 
-MEMORIES = VectorTable("memory_shards", ("content",), lambda row: str(row["content"]), "updated_at")
+# (only the leading content is read: the rest is not embedded; left() counts characters, as Python does)
+MEMORIES = VectorTable("memory_shards", (f"left(content, {MEMORY_EMBED_CHARS}) AS content",),
+                       lambda row: memory_embedding_text(str(row["content"])), "updated_at")
 # (only the leading content is read: the rest is not embedded)
 PATTERNS = VectorTable("eng_patterns", ("title", f"left(content, {PATTERN_EMBED_CHARS}) AS content", "metadata"),
                        lambda row: pattern_embedding_text(row["title"], row["content"], row["metadata"]),

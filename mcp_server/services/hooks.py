@@ -31,7 +31,7 @@ from mcp_server.errors import InvalidInputError
 from mcp_server.identity import current_user_id
 from mcp_server.rules.globs import normalize_globs
 from mcp_server.rules.render import attach_mode
-from mcp_server.schemas import MAX_FIND_LIMIT, FoundPattern, Pattern
+from mcp_server.schemas import MAX_FIND_LIMIT, MAX_QUERY_CHARS, FoundPattern, Pattern
 from mcp_server.services.conversations import ConversationService
 from mcp_server.services.hook_context import DATA_NOTICE as DATA_NOTICE  # (re-exported: what every text starts with)
 from mcp_server.services.hook_context import Fitted, Item, fit_items
@@ -144,7 +144,7 @@ class HookService:
     # --- prompt -----------------------------------------------------------------------------
 
     async def _prompt(self, event: PromptSubmit, session: SessionKey) -> HookResult:
-        text = event.prompt.strip()[: self.settings.max_content_chars]
+        text = event.prompt.strip()[:MAX_QUERY_CHARS]  # (the prompt is the query)
         if not text or self.settings.hook_prompt_memories == 0:
             return HookResult()
         floor = relevance_floor(self.settings, self.settings.embedding_provider, self.memories.embedder.model)

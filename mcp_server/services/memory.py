@@ -21,13 +21,14 @@ from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
 from mcp_server.db.memories import ImportRow
 from mcp_server.db.projects import ALL_ROWS
-from mcp_server.db.vectors import MEMORIES
+from mcp_server.db.vectors import MEMORIES, memory_embedding_text
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
 from mcp_server.repository import find_repository
 from mcp_server.schemas import (
     MAX_MEMORY_PAGE,
+    MAX_QUERY_CHARS,
     MAX_RECALL_LIMIT,
     RECALL_MODES,
     DeleteResult,
@@ -89,7 +90,7 @@ class MemoryService:
         project_id = await self.projects.id_to_write(target)
         # Embed first, then insert-or-find in one statement: one round trip for new content
         # (a duplicate costs an embedding that is not stored).
-        vectors = await self.embedder.try_embed_documents([text])
+        vectors = await self.embedder.try_embed_documents([memory_embedding_text(text)])
         vector = vectors[0] if vectors else None
         async with self.database.connection() as conn:
             memory_id, created, model = await repo.insert(conn, self.user_id, project_id, text, label, meta, vector,
@@ -123,7 +124,7 @@ class MemoryService:
         # The newest memory the first page's search considered: later pages consider none newer, so
         # that memories stored meanwhile (hooks capture them) do not shift the ranking under the cursor.
         pin = cursor_pin(cursor, "recall", arguments)
-        text = check.content(query, self.settings.max_content_chars, field="query")
+        text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None)
         count = check.int_range(limit, "limit", 1, MAX_RECALL_LIMIT)
         label = check.optional_label(source, "source")
         meta = check.metadata(metadata)
@@ -178,7 +179,7 @@ class MemoryService:
         query's words they contain, not on a similarity. Without an embedder ("lexical"), only
         memories containing every term of a query that has at least `keyword_terms` of them: a
         weaker signal, so only a strong match counts."""
-        text = check.content(query, self.settings.max_content_chars, field="query")
+        text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None)
         in_scope = await self.projects.read_scope("project", None)
         left_out = sorted(exclude)
         vector = await self.embedder.try_embed_query(text)
@@ -217,7 +218,7 @@ class MemoryService:
             check.optional_label(source, "source"), check.metadata(metadata))
         vector = None
         if text is not None:
-            vectors = await self.embedder.try_embed_documents([text])
+            vectors = await self.embedder.try_embed_documents([memory_embedding_text(text)])
             vector = vectors[0] if vectors else None
         async with self.database.connection() as conn:
             if text is not None:

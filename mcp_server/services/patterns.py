@@ -55,6 +55,7 @@ from mcp_server.schemas import (
     MAX_FIND_LIMIT,
     MAX_LABEL_CHARS,
     MAX_PATTERN_CHARS,
+    MAX_QUERY_CHARS,
     MAX_TAGS,
     MAX_TITLE_CHARS,
     DeleteResult,
@@ -343,7 +344,7 @@ class PatternService:
         strategy = check.optional_label(strategy_type, "strategy_type", max_chars=MAX_LABEL_CHARS)
         current = self.projects.current(project)
         path = normalize_path(self.projects.relative_path(file_path, current)) if file_path is not None else None
-        text = check.content(query, self.settings.max_content_chars, field="query") if query is not None else None
+        text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None) if query is not None else None
         in_scope = Scope(await self.projects.id_to_read(current), "project+global")
 
         relevance: dict[int, float] = {}
