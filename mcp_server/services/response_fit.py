@@ -60,8 +60,11 @@ def fit(result: M, limit: int) -> M:
                 break
             kept.append(entry)
             room -= cost
-        if len(kept) < len(entries) and "next_cursor" in data:
-            data["next_cursor"] = str(kept[-1]["id"]) if kept else data.get("next_cursor")
+        # The page ends with the last entry shown (the first one, shortened, when none fits whole):
+        # the cursor goes on from there, so no entry of the page is skipped.
+        shown = len(kept) or 1
+        if shown < len(entries) and "next_cursor" in data:
+            data["next_cursor"] = str(entries[shown - 1]["id"])
         data[name] = kept
         if not kept:
             data[name] = [_shorten(entries[0], max(200, limit - json_size({**data, name: []}) - 10))]

@@ -59,3 +59,26 @@ async def test_every_result_fits_and_pages_have_no_gaps(database_url: str, tmp_p
         assert size(found) <= LIMIT and found["results"] and found["next_cursor"]
         prompt = await client.get_prompt("conventions_for", {"file_path": "src/app.py"})
         assert size(prompt.model_dump(mode="json", exclude_none=True)) <= LIMIT
+
+
+async def test_a_memory_larger_than_a_response_is_shortened_and_the_pages_still_reach_every_other(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, max_response_chars=LIMIT)
+    async with Client(create_server(settings)) as client:
+        contents = [f"short note {i}" for i in range(3)] + ["big " * 3_000, "bigger " * 3_000] \
+            + [f"late note {i}" for i in range(3)]
+        ids = [(await call(client, "remember", {"content": c}))["id"] for c in contents]
+        seen: list[int] = []
+        cursor = None
+        for _ in range(len(ids) + 1):
+            page = await call(client, "list_memories", {"limit": 20} | ({"cursor": cursor} if cursor else {}))
+            assert size(page) <= LIMIT and page["items"]
+            seen += [m["id"] for m in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == sorted(ids, reverse=True)  # the two big ones shortened, one per page; none skipped
+        after_the_bigger = await call(client, "list_memories", {"limit": 20, "cursor": str(ids[5])})
+        big = after_the_bigger["items"][0]
+        assert big["id"] == ids[4] and "truncated" in big["content"]
