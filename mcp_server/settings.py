@@ -214,8 +214,11 @@ class Settings(BaseSettings):
 
     # --- limits and search ------------------------------------------------------------------
     max_content_chars: int = Field(
-        default=100_000, ge=100, le=1_000_000, validation_alias=_env("MAX_CONTENT_CHARS"),
-        description="Longest memory, in characters (public rule files reach ~60 KB, like a pattern's bound).",
+        # Public rule files reach ~30,000 characters; at 50,000 a memory still comes back whole from
+        # get_memory under the default MAX_RESPONSE_CHARS. Above ~400,000 PostgreSQL's text index
+        # (1 MB a row) could refuse a text of short distinct words.
+        default=50_000, ge=100, le=200_000, validation_alias=_env("MAX_CONTENT_CHARS"),
+        description="Longest memory, in characters.",
     )
     max_response_chars: int = Field(
         default=60_000, ge=2_000, le=10_000_000, validation_alias=_env("MAX_RESPONSE_CHARS"),

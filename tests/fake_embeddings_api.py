@@ -47,11 +47,12 @@ def reference_vector(text: str, dimension: int) -> np.ndarray:
 
 
 class FakeEmbeddingsAPI(LoopbackHTTPServer):
-    def __init__(self, dimension: int = 16, shuffle: bool = False, max_input_chars: int | None = None) -> None:
+    def __init__(self, dimension: int = 16, shuffle: bool = False, context_tokens: int | None = None) -> None:
         self.dimension = dimension
         self.shuffle = shuffle
         # Like a real API's context length (OpenAI: 8,191 tokens): a longer input is refused, 400.
-        self.max_input_chars = max_input_chars
+        # Each UTF-8 byte counts as a token: the most a byte-level BPE tokenizer can make of a text.
+        self.context_tokens = context_tokens
         self.received: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.vector_hook: Callable[[list[float], int], list[float]] | None = None
@@ -68,10 +69,10 @@ class FakeEmbeddingsAPI(LoopbackHTTPServer):
 
     def _default_reply(self, body: Any) -> Reply:
         inputs = body.get("input") if isinstance(body, dict) else None
-        longest = max((len(text) for text in inputs if isinstance(text, str)), default=0) if inputs else 0
-        if self.max_input_chars is not None and longest > self.max_input_chars:
+        longest = max((len(t.encode()) for t in inputs if isinstance(t, str)), default=0) if inputs else 0
+        if self.context_tokens is not None and longest > self.context_tokens:
             return Reply(status=400, body={"error": {
-                "message": f"This model's maximum context length is {self.max_input_chars} tokens, however you "
+                "message": f"This model's maximum context length is {self.context_tokens} tokens, however you "
                            f"requested {longest} tokens. Please reduce your prompt.",
                 "type": "invalid_request_error", "param": None, "code": "context_length_exceeded"}})
         return Reply()
@@ -125,6 +126,6 @@ class FakeEmbeddingsAPI(LoopbackHTTPServer):
 
 @contextmanager
 def running_api(dimension: int = 16, shuffle: bool = False,
-                max_input_chars: int | None = None) -> Iterator[FakeEmbeddingsAPI]:
-    with FakeEmbeddingsAPI(dimension, shuffle, max_input_chars) as api:
+                context_tokens: int | None = None) -> Iterator[FakeEmbeddingsAPI]:
+    with FakeEmbeddingsAPI(dimension, shuffle, context_tokens) as api:
         yield api

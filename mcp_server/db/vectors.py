@@ -18,16 +18,26 @@ from mcp_server.db.schema_check import stored_vector_dimensions
 # A pattern's vector is made from its title, description and leading content: long rule files
 # exceed what embedding models read, and the full text is in the keyword index anyway.
 PATTERN_EMBED_CHARS = 2000
-# A memory's vector is made from its leading characters, for the same reason: local models read
-# 256-512 tokens (~1,000-2,000 characters), and an API refuses a longer input than its own limit
-# (OpenAI's: 8,191 tokens; a token is at least a character), which would fail every call that
-# embeds the memory (and count as the embedder failing) rather than embed its start.
-MEMORY_EMBED_CHARS = 8_000
+# Every text an embedder is given (a memory, a pattern's text above, a query) is at most this many
+# bytes of UTF-8. Local models read 256-512 tokens (~1,000-2,000 characters of English); an API
+# refuses an input over its own limit (OpenAI: 8,191 tokens) with an error that fails every call
+# embedding that text and counts against the embedder. A byte-level BPE token (OpenAI's
+# tokenizers) covers at least one byte, so 8,000 bytes are at most 8,000 tokens: 8,000 characters
+# of English, ~2,700 of Chinese.
+EMBED_INPUT_BYTES = 8_000
+
+
+def embedding_input(text: str) -> str:
+    """`text` cut to EMBED_INPUT_BYTES of UTF-8, at a character boundary: what an embedder is given."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= EMBED_INPUT_BYTES:
+        return text
+    return encoded[:EMBED_INPUT_BYTES].decode("utf-8", errors="ignore")  # (drops a character cut in two)
 
 
 def memory_embedding_text(content: str) -> str:
     """What a memory's vector is computed from (the one definition: writes and backfills use it)."""
-    return content[:MEMORY_EMBED_CHARS]
+    return embedding_input(content)
 
 
 def pattern_embedding_text(title: str | None, content: str, metadata: Mapping[str, Any]) -> str:
@@ -36,7 +46,7 @@ def pattern_embedding_text(title: str | None, content: str, metadata: Mapping[st
     if description is not None and not isinstance(description, str):
         description = json.dumps(description)
     parts = [title, description, content[:PATTERN_EMBED_CHARS]]
-    return "\n\n".join(p for p in parts if p is not None)
+    return embedding_input("\n\n".join(p for p in parts if p is not None))
 
 
 @dataclass(frozen=True)
@@ -55,8 +65,8 @@ class VectorTable:
         return f"ix_{self.table}_embedding_ivfflat"
 
 
-# (only the leading content is read: the rest is not embedded; left() counts characters, as Python does)
-MEMORIES = VectorTable("memory_shards", (f"left(content, {MEMORY_EMBED_CHARS}) AS content",),
+# (only the leading content is read: the rest is not embedded; a character is at least a byte)
+MEMORIES = VectorTable("memory_shards", (f"left(content, {EMBED_INPUT_BYTES}) AS content",),
                        lambda row: memory_embedding_text(str(row["content"])), "updated_at")
 # (only the leading content is read: the rest is not embedded)
 PATTERNS = VectorTable("eng_patterns", ("title", f"left(content, {PATTERN_EMBED_CHARS}) AS content", "metadata"),

@@ -21,7 +21,7 @@ from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
 from mcp_server.db.memories import ImportRow
 from mcp_server.db.projects import ALL_ROWS
-from mcp_server.db.vectors import MEMORIES, memory_embedding_text
+from mcp_server.db.vectors import MEMORIES, embedding_input, memory_embedding_text
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
@@ -52,6 +52,7 @@ from mcp_server.services.progress import Progress
 from mcp_server.services.projects import ProjectService, project_of
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
+from mcp_server.services.response_fit import SHORTENED_MARKS
 from mcp_server.services.result_pages import recall_page
 from mcp_server.settings import Settings
 
@@ -160,7 +161,7 @@ class MemoryService:
         "hybrid" when the embedder is unavailable (keywords then rank alone), an error in "vector"."""
         if mode == "keywords":
             return None
-        vector = await self.embedder.try_embed_query(text)
+        vector = await self.embedder.try_embed_query(embedding_input(text))
         if vector is None and mode == "vector":
             status = self.embedder.status()
             raise EmbeddingUnavailableError(
@@ -182,7 +183,7 @@ class MemoryService:
         text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None)
         in_scope = await self.projects.read_scope("project", None)
         left_out = sorted(exclude)
-        vector = await self.embedder.try_embed_query(text)
+        vector = await self.embedder.try_embed_query(embedding_input(text))
         if vector is not None:
             return await repo.search(self.database, self.user_id, text="", vector=vector, model=self.embedder.model,
                                      limit=limit, min_score=min_similarity, scope=in_scope, exclude=left_out)
@@ -216,6 +217,12 @@ class MemoryService:
         text, label, meta, _ = self._redacted(
             check.content(content, self.settings.max_content_chars) if content is not None else None,
             check.optional_label(source, "source"), check.metadata(metadata))
+        if text is not None and any(mark in text for mark in SHORTENED_MARKS):
+            raise InvalidInputError(
+                "`content` holds the mark of a text shortened to fit a response (…[truncated / …[shortened): "
+                "it would replace the whole memory with the part that was shown. Read it whole first "
+                "(get_memory with a larger MAX_RESPONSE_CHARS, or `aletheia-mcp memories export`), then pass the "
+                "whole new text.")
         vector = None
         if text is not None:
             vectors = await self.embedder.try_embed_documents([memory_embedding_text(text)])

@@ -25,6 +25,9 @@ LIST_FIELDS = ("results", "items")
 TRUNCATION_NOTE = ("…[truncated {cut} characters to fit MAX_RESPONSE_CHARS; a pattern's aletheia://patterns/{{id}} "
                    "resource and `aletheia-mcp patterns export` / `memories export` give it whole]")
 MIN_KEPT_CHARS = 50  # a shortened text keeps at least this much of its start
+# How every shortened text shown to a model is marked (here, services/paging.py, result_pages.py,
+# hook_context.py): a text holding one is a part of something, never a whole to store back.
+SHORTENED_MARKS = ("…[truncated", "…[shortened")
 
 Path = tuple[str | int, ...]
 

@@ -14,6 +14,7 @@ import pytest
 
 from mcp_server.app_context import AppContext, open_app
 from mcp_server.identity import acting_as
+from mcp_server.schemas import MAX_QUERY_CHARS
 from mcp_server.services.captured_rows import SHORTENED_MARK
 from mcp_server.services.hook_context import DATA_NOTICE, INDENT
 from mcp_server.services.hook_events import (
@@ -161,6 +162,16 @@ async def test_a_prompt_gets_relevant_memories_above_the_floor_once_per_session(
     assert other_session.memory_ids == [deploys.id]
     for unrelated in ("hi", "run the tests", "fix the typo in the readme", "thanks!"):
         assert (await prompt(app, repo, unrelated)).empty, unrelated
+
+
+async def test_a_prompt_longer_than_a_query_may_be_is_searched_by_its_start(app: AppContext, repo: Path) -> None:
+    deploys = await app.memories.remember(DEPLOYS, project=KEY)
+    pasted = "How do deploys work with the blue-green pipeline? " * 1_000  # 50,000 characters pasted in
+    assert len(pasted) > MAX_QUERY_CHARS
+
+    given = await prompt(app, repo, pasted)
+
+    assert given.memory_ids == [deploys.id]
 
 
 async def test_a_prompt_with_hook_min_score_zero_still_needs_a_word_in_common_with_hashing(

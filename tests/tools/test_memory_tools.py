@@ -113,7 +113,7 @@ async def test_list_memories_paginates_newest_first(client: Client) -> None:
     [
         ("remember", {"content": ""}, "empty"),
         ("remember", {"content": "   "}, "empty"),
-        ("remember", {"content": "x" * 100_001}, "100000"),
+        ("remember", {"content": "x" * 50_001}, "50000"),
         ("remember", {"content": "ok", "metadata": "not an object"}, "metadata"),
         ("remember", {"content": "ok", "metadata": ["a"]}, "metadata"),
         ("remember", {"content": "ok", "metadata": {"k": "nul\u0000byte"}}, "NUL"),
