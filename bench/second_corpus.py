@@ -15,6 +15,7 @@ Nothing is downloaded at test time; this needs `npm` and the npm registry.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import tarfile
@@ -30,6 +31,7 @@ SOURCES = (
     ("ecc-universal", "2.0.0", "cursor", "package/.cursor/rules", "*.md"),
     ("ecc-universal", "2.0.0", "cmd", "package/commands", "*.md"),
 )
+_FRONT_MATTER = re.compile(r"\A---\r?\n(.*?)\r?\n---", re.DOTALL)
 _DESCRIPTION = re.compile(r"^description:", re.MULTILINE)
 
 
@@ -46,18 +48,23 @@ def build(out: Path, unpack: Callable[[str, Path], Path] | None = None) -> int:
                 unpacked[package] = unpack(f"{package}@{version}", Path(tmp))
             root = unpacked[package] / folder
             for path in sorted(root.glob(pattern)):
-                text = path.read_text(errors="replace")
-                if not text.startswith("---") or not _DESCRIPTION.search(text):
-                    continue  # no front matter description: no query for it
+                text = path.read_text(encoding="utf-8", errors="replace")
+                front = _FRONT_MATTER.match(text)
+                if front is None or not _DESCRIPTION.search(front.group(1)):
+                    continue  # no description in the front matter: no query for it
                 slug = re.sub(r"[^a-zA-Z0-9]+", "-", str(path.relative_to(root)).removesuffix(".md")).strip("-")
-                (out / f"{kind}-{slug}.mdc").write_text(text)
+                target = out / f"{kind}-{slug}.mdc"
+                if target.exists():
+                    raise SystemExit(f"two rule files would both be {target.name}: pass an empty folder")
+                target.write_text(text, encoding="utf-8")
                 written += 1
     return written
 
 
 def _unpack(spec: str, tmp: Path) -> Path:
-    name = subprocess.run(["npm", "pack", spec, "--silent", "--pack-destination", str(tmp)], check=True,
-                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    packed = subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(tmp)], check=True,
+                            capture_output=True, text=True).stdout
+    name = str(json.loads(packed)[0]["filename"])
     target = tmp / name.removesuffix(".tgz")
     with tarfile.open(tmp / name) as archive:
         archive.extractall(target, filter="data")

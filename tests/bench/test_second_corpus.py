@@ -16,7 +16,8 @@ def fake_packages(root: Path) -> dict[str, Path]:
         "mal/package/configs/flask/README.md": "---\ndescription: not a rule\n---\nInstall.\n",
         "ecc/package/skills/tdd/SKILL.md": "---\nname: tdd\ndescription: Test first.\n---\nRed, green.\n",
         "ecc/package/agents/planner.md": "---\nname: planner\n---\nNo description here.\n",
-        "ecc/package/commands/plan.md": "Plain markdown without front matter.\n",
+        "ecc/package/commands/plan.md": "---\nname: plan\n---\ndescription: in the body, not the front matter\n",
+        "ecc/package/commands/todo.md": "Plain markdown without front matter.\n",
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
