@@ -52,7 +52,7 @@ from mcp_server.services.progress import Progress
 from mcp_server.services.projects import ProjectService, project_of
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.reembed import ReembedService
-from mcp_server.services.response_fit import SHORTENED_MARKS
+from mcp_server.services.response_fit import SHORTENED_MARKS, refuse_shortened_edit
 from mcp_server.services.result_pages import recall_page
 from mcp_server.settings import Settings
 
@@ -217,12 +217,9 @@ class MemoryService:
         text, label, meta, _ = self._redacted(
             check.content(content, self.settings.max_content_chars) if content is not None else None,
             check.optional_label(source, "source"), check.metadata(metadata))
-        if text is not None and any(mark in text for mark in SHORTENED_MARKS):
-            raise InvalidInputError(
-                "`content` holds the mark of a text shortened to fit a response (…[truncated / …[shortened): "
-                "it would replace the whole memory with the part that was shown. Read it whole first "
-                "(get_memory with a larger MAX_RESPONSE_CHARS, or `aletheia-mcp memories export`), then pass the "
-                "whole new text.")
+        if text is not None and any(mark in text for mark in SHORTENED_MARKS):  # (rare: read the old one only then)
+            refuse_shortened_edit(text, (await self.get(memory_id)).content, "memory",
+                                  "get_memory with a larger MAX_RESPONSE_CHARS, or `aletheia-mcp memories export`")
         vector = None
         if text is not None:
             vectors = await self.embedder.try_embed_documents([memory_embedding_text(text)])

@@ -74,6 +74,7 @@ from mcp_server.services.fusion_weights import keyword_weight
 from mcp_server.services.projects import ProjectService
 from mcp_server.services.provenance import ProvenanceTracker
 from mcp_server.services.relevance_floors import Floor, relevance_floor
+from mcp_server.services.response_fit import refuse_shortened_edit
 from mcp_server.settings import Settings
 
 CANDIDATE_LIMIT = 20_000
@@ -261,6 +262,9 @@ class PatternService:
         if not given:
             raise InvalidInputError("Nothing to update: pass at least one field to change.")
         current = await self.get(pattern_id)
+        if isinstance(given.get("content"), str):
+            refuse_shortened_edit(given["content"], current.content, "pattern",
+                                  f"aletheia://patterns/{pattern_id}, or `aletheia-mcp patterns export`")
         merged = self._redacted(PatternInput.build(
             self.settings,
             content=given.get("content", current.content), title=given.get("title", current.title),

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from mcp_server.errors import InvalidInputError
+
 M = TypeVar("M", bound=BaseModel)
 # find_patterns and generate_context_file page their lists themselves (services/paging.py).
 LIST_FIELDS = ("results", "items")
@@ -28,6 +30,16 @@ MIN_KEPT_CHARS = 50  # a shortened text keeps at least this much of its start
 # How every shortened text shown to a model is marked (here, services/paging.py, result_pages.py,
 # hook_context.py): a text holding one is a part of something, never a whole to store back.
 SHORTENED_MARKS = ("…[truncated", "…[shortened")
+
+
+def refuse_shortened_edit(new: str, old: str, kind: str, read_whole: str) -> None:
+    """Refuse to replace `old` with `new` when `new` holds a shortened text's mark that `old` does
+    not (a text may quote one): it was made from what a response showed, not from the whole."""
+    if any(new.count(mark) > old.count(mark) for mark in SHORTENED_MARKS):
+        raise InvalidInputError(
+            f"`content` holds the mark of a text shortened to fit a response (…[truncated / …[shortened): it "
+            f"would replace the whole {kind} with the part that was shown. Read it whole first ({read_whole}), "
+            "then pass the whole new text.")
 
 Path = tuple[str | int, ...]
 

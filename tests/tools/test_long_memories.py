@@ -129,5 +129,10 @@ async def test_an_edit_made_from_a_shortened_text_is_refused_and_the_memory_kept
         hook_shown = "- Rotate keys monthly. …[shortened: 12,000 characters in all, HOOK_CONTEXT_CHARS=4,000]"
         assert "shortened" in await call_error(client, "update_memory", {"id": stored["id"], "content": hook_shown})
         await call(client, "update_memory", {"id": stored["id"], "source": "auth.mdc"})  # other fields: fine
-    [row] = await sql(database_url, "SELECT content, source FROM memory_shards")
-    assert row["content"] == whole.strip() and row["source"] == "auth.mdc"
+        # A memory that quotes a mark itself can still be edited with it.
+        quoting = "Recall marks a cut text with …[truncated: N more characters]; get_memory reads it whole."
+        quoted = await call(client, "remember", {"content": quoting})
+        edited = await call(client, "update_memory", {"id": quoted["id"], "content": quoting + " Also the CLI."})
+        assert edited["content"].endswith("Also the CLI.")
+    rows = await sql(database_url, "SELECT content, source FROM memory_shards ORDER BY id")
+    assert rows[0]["content"] == whole.strip() and rows[0]["source"] == "auth.mdc"

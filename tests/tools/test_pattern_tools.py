@@ -170,11 +170,18 @@ async def test_a_60_kb_rule_file_imports_whole_and_its_last_words_find_it(
     assert [p["id"] for p in found["results"]] == [row["id"]]
 
 
-async def test_patterns_take_long_text_up_to_their_own_bound(client: Client) -> None:
+async def test_patterns_take_long_text_up_to_their_own_bound(client: Client, database_url: str) -> None:
     long_text = "Keep components small and typed. " * 2_000  # 66,000 characters: over MAX_CONTENT_CHARS
     pattern_id = await add(client, title="Long", content=long_text)
     updated = await call(client, "update_pattern", {"id": pattern_id, "content": long_text + "Lint too."})
     assert updated["id"] == pattern_id
+    # Over MAX_RESPONSE_CHARS, get_pattern shows it shortened: an edit made from that is refused.
+    shown = (await call(client, "get_pattern", {"id": pattern_id}))["content"]
+    assert "…[truncated" in shown
+    refused = await call_error(client, "update_pattern", {"id": pattern_id, "content": shown + " Format too."})
+    assert "shortened" in refused and f"aletheia://patterns/{pattern_id}" in refused
+    [row] = await sql(database_url, "SELECT content FROM eng_patterns")
+    assert row["content"] == (long_text + "Lint too.").strip()
     error = await call_error(client, "add_pattern", {"content": "x" * (MAX_PATTERN_CHARS + 1)})
     assert f"{MAX_PATTERN_CHARS + 1} characters; the limit for a pattern is {MAX_PATTERN_CHARS}" in error
     assert "Split it" in error
