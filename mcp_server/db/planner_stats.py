@@ -180,11 +180,11 @@ class TableStats:
             enumerated.append(fits)
             left -= expected if fits else 0.0
         read = dict(zip(lexemes, enumerated, strict=True))
-        uncommon = [lexeme for lexeme, share in zip(lexemes, guessed, strict=True) if share <= COMMON_TERM_SHARE]
-        chosen = uncommon or lexemes[:2]
+        share_of = dict(zip(lexemes, guessed, strict=True))
+        chosen = [lexeme for lexeme in lexemes if share_of[lexeme] <= COMMON_TERM_SHARE] or lexemes[:2]
         # Rows holding every chosen lexeme: a scan of its own unless the enumeration reads them all
         # already, or unless more rows than the budget are expected to hold them all (independence).
-        expected_all = rows * math.prod(guessed[lexemes.index(lexeme)] for lexeme in chosen)
+        expected_all = rows * math.prod(share_of[lexeme] for lexeme in chosen)
         every = not all(read[lexeme] for lexeme in chosen) and not (rows > 0 and expected_all > budget)
         return SearchTerms(
             lexemes=lexemes, shares=guessed, enumerated=enumerated, rows=rows, budget=budget,

@@ -27,6 +27,7 @@ from typing import TypeVar
 import anyio
 import numpy as np
 
+from mcp_server.db.vectors import embedding_input
 from mcp_server.embeddings import Embedder, create_embedder
 from mcp_server.embeddings.base import short_reason
 from mcp_server.errors import AletheiaError, EmbeddingUnavailableError, InvalidEmbeddingError
@@ -137,7 +138,9 @@ class EmbedderRuntime:
         return await self._call(lambda e: e.embed_documents(texts))
 
     async def try_embed_query(self, text: str) -> np.ndarray | None:
-        return await self._call(lambda e: e.embed_query(text))
+        """The vector of a query's start (db.vectors.embedding_input: an API refuses a longer input), or None
+        when the embedder is unavailable."""
+        return await self._call(lambda e: e.embed_query(embedding_input(text)))
 
     async def embed_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Vectors, waiting for the load as long as it takes (for CLI batch work)."""

@@ -21,7 +21,7 @@ from mcp_server.db.database import Database
 from mcp_server.db.engine import Connection
 from mcp_server.db.memories import ImportRow
 from mcp_server.db.projects import ALL_ROWS
-from mcp_server.db.vectors import MEMORIES, embedding_input, memory_embedding_text
+from mcp_server.db.vectors import MEMORIES, memory_embedding_text
 from mcp_server.errors import EmbeddingUnavailableError, InvalidEmbeddingError, InvalidInputError, NotFoundError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
@@ -161,7 +161,7 @@ class MemoryService:
         "hybrid" when the embedder is unavailable (keywords then rank alone), an error in "vector"."""
         if mode == "keywords":
             return None
-        vector = await self.embedder.try_embed_query(embedding_input(text))
+        vector = await self.embedder.try_embed_query(text)
         if vector is None and mode == "vector":
             status = self.embedder.status()
             raise EmbeddingUnavailableError(
@@ -183,7 +183,7 @@ class MemoryService:
         text = check.content(query, MAX_QUERY_CHARS, field="query", setting=None)
         in_scope = await self.projects.read_scope("project", None)
         left_out = sorted(exclude)
-        vector = await self.embedder.try_embed_query(embedding_input(text))
+        vector = await self.embedder.try_embed_query(text)
         if vector is not None:
             return await repo.search(self.database, self.user_id, text="", vector=vector, model=self.embedder.model,
                                      limit=limit, min_score=min_similarity, scope=in_scope, exclude=left_out)

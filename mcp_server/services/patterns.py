@@ -36,7 +36,7 @@ import numpy as np
 from mcp_server.db import patterns as repo
 from mcp_server.db.database import Database
 from mcp_server.db.projects import Scope
-from mcp_server.db.vectors import embedding_input, pattern_embedding_text
+from mcp_server.db.vectors import pattern_embedding_text
 from mcp_server.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from mcp_server.identity import current_user_id
 from mcp_server.redact import Redactor
@@ -355,7 +355,7 @@ class PatternService:
         rows: dict[int, Pattern] = {}
         vector: np.ndarray | None = None
         if text is not None:
-            vector = await self.embedder.try_embed_query(embedding_input(text))
+            vector = await self.embedder.try_embed_query(text)
             hits = await repo.search(
                 self.database, text=text, vector=vector, model=self.embedder.model if vector is not None else None,
                 limit=max(count * 5, 50), tags=tag_filter, strategy_type=strategy, scope=in_scope,

@@ -19,21 +19,26 @@ def size(result: dict[str, object]) -> int:
     return len(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
 
 
+async def every_memory_listed(client: Client, limit: int) -> list[int]:
+    """The ids list_memories gives page after page (each page within LIMIT and not empty)."""
+    seen: list[int] = []
+    cursor = None
+    for _ in range(100):
+        page = await call(client, "list_memories", {"limit": limit} | ({"cursor": cursor} if cursor else {}))
+        assert size(page) <= LIMIT and page["items"]
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("list_memories never ended")
+
+
 async def test_every_result_fits_and_pages_have_no_gaps(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, max_response_chars=LIMIT)
     async with Client(create_server(settings)) as client:
         ids = [(await call(client, "remember", {"content": f"memory {i} " + "lorem ipsum " * 160}))["id"]
                for i in range(12)]
-        seen: list[int] = []
-        cursor = None
-        while True:
-            page = await call(client, "list_memories", {"limit": 10} | ({"cursor": cursor} if cursor else {}))
-            assert size(page) <= LIMIT and page["items"]
-            seen += [m["id"] for m in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        assert seen == sorted(ids, reverse=True)  # cut short, but nothing skipped
+        assert await every_memory_listed(client, 10) == sorted(ids, reverse=True)  # cut short, nothing skipped
 
         recalled = await call(client, "recall", {"query": "lorem ipsum", "limit": 12})
         assert size(recalled) <= LIMIT and recalled["results"]
@@ -69,16 +74,8 @@ async def test_a_memory_larger_than_a_response_is_shortened_and_the_pages_still_
         contents = [f"short note {i}" for i in range(3)] + ["big " * 3_000, "bigger " * 3_000] \
             + [f"late note {i}" for i in range(3)]
         ids = [(await call(client, "remember", {"content": c}))["id"] for c in contents]
-        seen: list[int] = []
-        cursor = None
-        for _ in range(len(ids) + 1):
-            page = await call(client, "list_memories", {"limit": 20} | ({"cursor": cursor} if cursor else {}))
-            assert size(page) <= LIMIT and page["items"]
-            seen += [m["id"] for m in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        assert seen == sorted(ids, reverse=True)  # the two big ones shortened, one per page; none skipped
+        # The two big ones shortened, one per page; none skipped.
+        assert await every_memory_listed(client, 20) == sorted(ids, reverse=True)
         after_the_bigger = await call(client, "list_memories", {"limit": 20, "cursor": str(ids[5])})
         big = after_the_bigger["items"][0]
         assert big["id"] == ids[4] and "truncated" in big["content"]
